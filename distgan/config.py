@@ -1,0 +1,218 @@
+"""The run configuration: a typed schema, shipped presets, YAML files and dotted overrides.
+
+`load_config(preset_or_yaml, ["train.steps=100", ...])` returns a validated `Config`.
+Every problem (unknown key, wrong type, impossible value) raises `ConfigError` with one
+line that names the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from distgan.errors import DistganError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PRESET = "mnist_dcgan"
+BUILTIN_MODELS = ("mlp", "dcgan", "resnet")
+
+
+class ConfigError(DistganError, ValueError):
+    """A configuration problem, described in one line."""
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors, and values are validated again when set after construction.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    source: Literal["mnist", "imagefolder", "hf"] = "mnist"
+    path: str | None = None
+    split: str = "train"
+    image_column: str = "image"
+    label_column: str | None = "label"
+    resolution: int = Field(32, ge=8)
+    channels: Literal[1, 3] | None = None
+    num_workers: int = Field(2, ge=0)
+
+
+class ModelConfig(_Section):
+    name: str = "dcgan"
+    z_dim: int = Field(128, ge=1)
+    g_width: int = Field(64, ge=1)
+    d_width: int = Field(64, ge=1)
+    g_norm: Literal["batch", "none"] = "batch"
+    d_norm: Literal["none", "batch", "spectral"] = "none"
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class LossConfig(_Section):
+    name: Literal["minimax", "nonsaturating", "wgan", "wgan-gp", "hinge", "lsgan"] = "nonsaturating"
+    r1_gamma: float = Field(0.0, ge=0.0)
+    r1_interval: int = Field(16, ge=1)
+    gp_weight: float = Field(10.0, ge=0.0)
+    clip_value: float = Field(0.01, gt=0.0)
+
+
+class OptimizerConfig(_Section):
+    lr: float = Field(2e-4, gt=0.0)
+    betas: tuple[float, float] = (0.5, 0.999)
+    eps: float = Field(1e-8, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+
+
+class OptimConfig(_Section):
+    g: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    d: OptimizerConfig = Field(default_factory=OptimizerConfig)
+
+
+class EMAConfig(_Section):
+    enabled: bool = True
+    kimg: float = Field(10.0, gt=0.0)
+    rampup: float | None = Field(0.05, gt=0.0)
+
+
+class TrainConfig(_Section):
+    steps: int = Field(5000, ge=1)
+    batch_size: int = Field(64, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    n_critic: int = Field(1, ge=1)
+    log_every: int = Field(50, ge=1)
+    sample_every: int = Field(500, ge=0)
+    checkpoint_every: int = Field(1000, ge=0)
+    keep_checkpoints: int = Field(3, ge=1)
+    resume: str = "auto"
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None
+    progress: bool = True
+
+
+class TrackerConfig(_Section):
+    project: str = "distgan"
+    run_name: str | None = None
+
+
+class Config(_Section):
+    output_dir: str = "runs/mnist_dcgan"
+    seed: int = 0
+    tracker: Literal["none", "wandb", "tensorboard"] = "none"
+    tracking: TrackerConfig = Field(default_factory=TrackerConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    ema: EMAConfig = Field(default_factory=EMAConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Config:
+        res = self.data.resolution
+        if self.model.name == "dcgan" and (res < 16 or res & (res - 1)):
+            raise ValueError(f"data.resolution={res}: model dcgan needs a power of two >= 16 (16, 32, 64, 128, ...)")
+        if self.model.name == "resnet" and (res < 8 or res & (res - 1)):
+            raise ValueError(f"data.resolution={res}: model resnet needs a power of two >= 8 (8, 16, 32, 64, ...)")
+        if self.model.name not in BUILTIN_MODELS and ":" not in self.model.name:
+            raise ValueError(
+                f"model.name={self.model.name!r}: use one of {', '.join(BUILTIN_MODELS)} or 'package.module:Class'"
+            )
+        if self.train.resume not in ("auto", "never") and not self.train.resume:
+            raise ValueError("train.resume is empty: use auto, never or a checkpoint directory")
+        if self.data.source in ("imagefolder",) and not self.data.path:
+            raise ValueError("data.path is required for data.source=imagefolder: set data.path=DIR_OF_IMAGES")
+        if self.data.source == "hf" and not self.data.path:
+            raise ValueError("data.path is required for data.source=hf: a hub id (user/name) or a save_to_disk directory")
+        return self
+
+    def check_world(self, num_processes: int) -> None:
+        """Checks what depends on the launch: the global batch must split evenly."""
+        per = num_processes * self.train.grad_accum
+        if self.train.batch_size % per:
+            raise ConfigError(
+                f"train.batch_size={self.train.batch_size} is not divisible by processes x train.grad_accum "
+                f"= {num_processes} x {self.train.grad_accum}: use a multiple of {per}"
+            )
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("distgan.presets").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def _read_base(preset_or_yaml: str | None) -> dict[str, Any]:
+    name = preset_or_yaml or DEFAULT_PRESET
+    if name.endswith((".yaml", ".yml")) or os.sep in name:
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"config file {name} does not exist: give a YAML path or a preset ({', '.join(preset_names())})")
+        text = path.read_text()
+    else:
+        if name not in preset_names():
+            raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(preset_names())} or a YAML file path")
+        text = resources.files("distgan.presets").joinpath(f"{name}.yaml").read_text()
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {name} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {name} must be a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {override!r} is not key.sub=value (for example train.steps=1000)")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {part} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        section = _section_of(first["loc"][:-1])
+        allowed = ", ".join(section.model_fields) if section else ""
+        where = ".".join(str(p) for p in first["loc"][:-1]) or "top level"
+        return f"unknown config key {key!r}: keys allowed at {where} are {allowed}"
+    if kind == "value_error":
+        return first["msg"].removeprefix("Value error, ")
+    given = first.get("input")
+    return f"{key}={given!r}: {first['msg'].lower()}" if key else first["msg"]
+
+
+def _section_of(loc: tuple) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def load_config(preset_or_yaml: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Builds the run config from a preset name or YAML path plus `key.sub=value` overrides."""
+    data = _read_base(preset_or_yaml)
+    for override in overrides:
+        _apply_override(data, override)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
