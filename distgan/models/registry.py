@@ -1,0 +1,110 @@
+"""Model registry, user-model loading and `build_models`, the one entry point the trainer calls."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from distgan.config import ModelConfig
+from distgan.errors import ModelError
+from distgan.models.checks import check_shapes
+
+
+@dataclass
+class GANModels:
+    generator: nn.Module  # z [N, z_dim] -> images [N, C, R, R] in [-1, 1]
+    discriminator: nn.Module  # images [N, C, R, R] -> logits [N]
+    z_dim: int
+
+
+Builder = Callable[[ModelConfig, int, int], GANModels]
+_REGISTRY: dict[str, Builder] = {}
+
+
+def register_model(name: str) -> Callable[[Builder], Builder]:
+    """Registers `fn(cfg, channels, resolution) -> GANModels` under `model.name=name`."""
+
+    def decorator(fn: Builder) -> Builder:
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise ModelError(f"model name {name!r} is registered twice: pick a different name")
+        _REGISTRY[name] = fn
+        return fn
+
+    return decorator
+
+
+def registered_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_models(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
+    """Builds G and D for `channels` x `resolution`^2 images and checks their shapes on a batch of 2."""
+    if channels < 1 or resolution < 1:
+        raise ModelError(f"cannot build models for channels={channels}, resolution={resolution}: both must be >= 1")
+    if ":" in cfg.name:
+        models = _build_user_models(cfg, channels, resolution)
+    elif cfg.name in _REGISTRY:
+        if cfg.kwargs:
+            # Built-ins take no kwargs; silently ignoring them would hide typos.
+            raise ModelError(f"model.kwargs {sorted(cfg.kwargs)} are not used by model {cfg.name}: remove them")
+        models = _REGISTRY[cfg.name](cfg, channels, resolution)
+    else:
+        raise ModelError(
+            f"unknown model.name={cfg.name!r}: use one of {', '.join(registered_models())} or 'package.module:Name'"
+        )
+    return check_shapes(models, channels, resolution, cfg.name)
+
+
+def _build_user_models(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
+    spec = cfg.name
+    module_name, _, attr_path = spec.partition(":")
+    if not module_name or not attr_path:
+        raise ModelError(f"model.name={spec!r} is not 'package.module:Name'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 - any import-time failure is reported the same way
+        raise ModelError(
+            f"model.name={spec!r}: cannot import module {module_name!r} ({type(err).__name__}: {err}); "
+            "the module must be importable, e.g. installed or on PYTHONPATH"
+        ) from err
+    obj: Any = module
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            raise ModelError(f"model.name={spec!r}: module {module_name!r} has no attribute {attr_path!r}: define it "
+                             "there or fix the name after ':'")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ModelError(f"model.name={spec!r}: {attr_path} is a {type(obj).__name__}, not a class or function")
+    call_args = dict(cfg=cfg, channels=channels, resolution=resolution)
+    try:
+        inspect.signature(obj).bind(**call_args)
+    except TypeError:
+        raise ModelError(f"model.name={spec!r}: {attr_path} must accept keyword arguments cfg, channels, "
+                         "resolution") from None
+    except ValueError:
+        pass  # no introspectable signature (some builtins/C types): just try the call
+    built = obj(**call_args)
+    return _as_gan_models(built, spec, cfg.z_dim)
+
+
+def _as_gan_models(built: Any, spec: str, default_z_dim: int) -> GANModels:
+    if isinstance(built, GANModels):
+        gen, disc, z_dim = built.generator, built.discriminator, built.z_dim
+    elif isinstance(built, tuple) and len(built) == 2:
+        (gen, disc), z_dim = built, default_z_dim
+    elif hasattr(built, "generator") and hasattr(built, "discriminator"):
+        gen, disc = built.generator, built.discriminator
+        z_dim = getattr(built, "z_dim", default_z_dim)
+    else:
+        raise ModelError(f"model.name={spec!r} returned {type(built).__name__}: return an object with .generator "
+                         "and .discriminator nn.Modules, or a (generator, discriminator) tuple")
+    for role, net in (("generator", gen), ("discriminator", disc)):
+        if not isinstance(net, nn.Module):
+            raise ModelError(f"model.name={spec!r}: the {role} is a {type(net).__name__}, not a torch.nn.Module")
+    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
+        raise ModelError(f"model.name={spec!r}: z_dim={z_dim!r} must be a positive int")
+    return GANModels(generator=gen, discriminator=disc, z_dim=z_dim)

@@ -1,0 +1,45 @@
+"""Exponential moving average of G with the StyleGAN2-ADA ramp-up."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from distgan.config import EMAConfig
+
+
+class GeneratorEMA(nn.Module):
+    """Holds the averaged generator; an nn.Module so accelerate checkpoints it as is.
+
+    The half-life is `kimg` thousand generated images; with `rampup`, it is at most
+    `rampup` times the images generated so far, so early averages do not drag in the
+    random initialisation.
+    """
+
+    def __init__(self, generator: nn.Module, cfg: EMAConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.generator = copy.deepcopy(generator).eval().requires_grad_(False)
+
+    def beta(self, images_generated: int, batch_size: int) -> float:
+        if not self.cfg.enabled:
+            return 0.0
+        half_life = self.cfg.kimg * 1000
+        if self.cfg.rampup is not None:
+            half_life = min(half_life, images_generated * self.cfg.rampup)
+        return 0.5 ** (batch_size / max(half_life, 1e-8))
+
+    @torch.no_grad()
+    def update(self, generator: nn.Module, images_generated: int, batch_size: int) -> None:
+        beta = self.beta(images_generated, batch_size)
+        ema_params = list(self.generator.parameters())
+        params = [p.detach() for p in generator.parameters()]
+        torch._foreach_lerp_(ema_params, params, 1.0 - beta)
+        # Buffers (BatchNorm statistics, spectral-norm vectors) are copied, not averaged.
+        for ema_buf, buf in zip(self.generator.buffers(), generator.buffers()):
+            ema_buf.copy_(buf)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)

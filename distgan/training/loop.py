@@ -1,0 +1,202 @@
+"""The training loop: scheduling, EMA and I/O. What each phase computes lives in distgan.losses.
+
+One step = `n_critic` D updates then one G update, each over `grad_accum` micro-batches.
+Phase rules (see docs in README "Distributed semantics"): models are prepared with every
+parameter trainable; the D phase sees detached fakes; the G phase runs with all of D
+frozen so no D gradient hook or all-reduce fires; only the optimizer of the phase steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from safetensors.torch import save_file
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from distgan.config import Config
+from distgan.data import build_dataset, build_loader, to_float_images
+from distgan.losses import build_loss
+from distgan.models import build_models
+from distgan.training import checkpoint
+from distgan.training.ema import GeneratorEMA
+from distgan.training.metrics import DeviceMeter, JsonlLog
+from distgan.training.noise import GlobalNoise
+from distgan.training.setup import make_accelerator, make_optimizer
+from distgan.training.state import TrainState
+from distgan.training.tracking import log_sample_grid, log_scalars, start_tracking
+from distgan.utils.images import save_image_grid
+
+# Keys that separate the noise streams of the phases (see distgan.training.noise).
+PHASE_D, PHASE_G, PHASE_GP = 0, 1, 2
+SAMPLE_GRID_SIZE = 64
+
+
+class Trainer:
+    def __init__(self, cfg: Config, accelerator: Accelerator | None = None) -> None:
+        self.cfg = cfg
+        self.accelerator = acc = accelerator or make_accelerator(cfg)
+        cfg.check_world(acc.num_processes)
+        self.out = Path(cfg.output_dir)
+        self.checkpoint_root = self.out / "checkpoints"
+        resume_from = checkpoint.resolve_resume(cfg.train.resume, self.checkpoint_root)
+
+        self.dataset = build_dataset(cfg.data)
+        self.channels, self.resolution, _ = self.dataset[0]["image"].shape
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        nets = build_models(cfg.model, channels=self.channels, resolution=self.resolution)
+        self.z_dim = nets.z_dim
+        opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
+        opt_d = make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
+        self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
+        self.ema = GeneratorEMA(acc.unwrap_model(self.G), cfg.ema).to(acc.device)
+        self.loss = build_loss(cfg.loss)
+        self.state = TrainState()
+        acc.register_for_checkpointing(self.ema, self.state)
+        if resume_from is not None:
+            acc.load_state(str(resume_from))
+            acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
+
+        micro = cfg.train.batch_size // cfg.train.grad_accum
+        loader = build_loader(self.dataset, micro, cfg.seed, self.state.data_position, cfg.data.num_workers)
+        self.loader = acc.prepare(loader)
+        self.noise = GlobalNoise(cfg.seed, cfg.train.batch_size, cfg.train.grad_accum,
+                                 acc.process_index, acc.num_processes, acc.device)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.sample_z = torch.randn(SAMPLE_GRID_SIZE, self.z_dim, generator=gen).to(acc.device)
+        self.meter = DeviceMeter()
+        self.log = None
+        if acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(cfg.to_yaml())
+            self.log = JsonlLog(self.out / "metrics.jsonl", resume_step=self.state.step)
+        start_tracking(acc, cfg, self.state)
+
+    # ---- one step ---------------------------------------------------------------------
+    def train_step(self, next_real: Callable[[], Tensor], want_grad_norms: bool = False) -> None:
+        cfg, acc, state = self.cfg, self.accelerator, self.state
+        n_critic, accum = cfg.train.n_critic, cfg.train.grad_accum
+        for k in range(n_critic):
+            d_step = state.step * n_critic + k
+            apply_r1 = self.loss.r1_due(d_step)
+            for micro in range(accum):
+                real = next_real()
+                with acc.accumulate(self.G, self.D):
+                    z = self.noise.normal((d_step, PHASE_D), (self.z_dim,), micro)
+                    with torch.no_grad():
+                        fake = self.G(z)
+                    out = self.loss.discriminator(
+                        self.D, real, fake, apply_r1=apply_r1, grad_scale=self._grad_scale(),
+                        draw_uniform=lambda shape, m=micro: self.noise.uniform((d_step, PHASE_GP), shape, m),
+                    )
+                    acc.backward(out.loss)
+                    if want_grad_norms and acc.sync_gradients and k == n_critic - 1:
+                        out.stats["grad_norm_d"] = self._grad_norm(self.opt_d, self.D)
+                    self.opt_d.step()
+                    self.opt_d.zero_grad(set_to_none=True)
+                self.meter.add(out.stats)
+            self.loss.after_discriminator_step(self.D)
+
+        self.D.requires_grad_(False)
+        for micro in range(accum):
+            with acc.accumulate(self.G, self.D):
+                z = self.noise.normal((state.step, PHASE_G), (self.z_dim,), micro)
+                out = self.loss.generator(self.D, self.G(z))
+                acc.backward(out.loss)
+                if want_grad_norms and acc.sync_gradients:
+                    out.stats["grad_norm_g"] = self._grad_norm(self.opt_g, self.G)
+                self.opt_g.step()
+                self.opt_g.zero_grad(set_to_none=True)
+            self.meter.add(out.stats)
+        self.D.requires_grad_(True)
+
+        state.step += 1
+        state.images_seen += n_critic * cfg.train.batch_size
+        state.data_position += n_critic * cfg.train.batch_size
+        self.ema.update(acc.unwrap_model(self.G), state.step * cfg.train.batch_size, cfg.train.batch_size)
+
+    def _grad_scale(self) -> Tensor | None:
+        # The fp16 scale as a device tensor: reading it as a float would sync with the host.
+        scaler = self.accelerator.scaler
+        return getattr(scaler, "_scale", None) if scaler is not None else None
+
+    def _grad_norm(self, optimizer: torch.optim.Optimizer, model: nn.Module) -> Tensor:
+        if self.accelerator.scaler is not None:
+            self.accelerator.unscale_gradients(optimizer=optimizer)
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+    # ---- the run ----------------------------------------------------------------------
+    def run(self) -> Path:
+        cfg, acc, state = self.cfg, self.accelerator, self.state
+        total = cfg.train.steps
+        acc.print(f"distgan: {acc.num_processes} process(es), writing to {self.out.resolve()} "
+                  f"(config.yaml, metrics.jsonl, samples/, checkpoints/, final/)")
+        batches = iter(self.loader)
+
+        def next_real() -> Tensor:
+            return to_float_images(next(batches)["image"])
+
+        bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
+                   disable=not (acc.is_main_process and cfg.train.progress))
+        tick, tick_images = time.perf_counter(), state.images_seen
+        while state.step < total:
+            last = state.step + 1 == total
+            log_now = (state.step + 1) % cfg.train.log_every == 0 or last
+            self.train_step(next_real, want_grad_norms=log_now)
+            bar.update(1)
+            step = state.step
+            if log_now:
+                row = self.meter.reduce(acc)  # the only host sync of the interval
+                now = time.perf_counter()
+                row = {"step": step, "kimg": state.images_seen / 1000, **row,
+                       "img_per_s": (state.images_seen - tick_images) / max(now - tick, 1e-9)}
+                tick, tick_images = now, state.images_seen
+                if self.log is not None:
+                    self.log.write(row)
+                    bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}",
+                                    img_s=f"{row['img_per_s']:.0f}", refresh=False)
+                log_scalars(acc, row, step)
+            if cfg.train.sample_every and (step % cfg.train.sample_every == 0 or last):
+                self.save_samples(step)
+            if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or last):
+                checkpoint.save_checkpoint(acc, self.checkpoint_root, step, cfg.train.keep_checkpoints)
+        bar.close()
+        self.save_final()
+        acc.end_training()
+        acc.print(f"distgan: done at step {state.step}; outputs in {self.out.resolve()}")
+        return self.out
+
+    def save_samples(self, step: int) -> Path | None:
+        """A fixed-noise grid from the EMA generator, drawn on the main process only.
+
+        The EMA copy is a plain module, so no DDP collective runs here (a forward through
+        the wrapped G on one rank would hang in its buffer broadcast).
+        """
+        if not self.accelerator.is_main_process:
+            return None
+        with torch.no_grad():
+            images = self.ema(self.sample_z)
+        path = save_image_grid(images, self.out / "samples" / f"step_{step}.png")
+        log_sample_grid(self.accelerator, path, step)
+        return path
+
+    def save_final(self) -> None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if not acc.is_main_process:
+            return
+        final = self.out / "final"
+        final.mkdir(parents=True, exist_ok=True)
+        metadata = {"distgan_config": self.cfg.to_yaml(), "step": str(self.state.step),
+                    "channels": str(self.channels), "resolution": str(self.resolution)}
+        nets = {"generator": acc.unwrap_model(self.G), "generator_ema": self.ema.generator,
+                "discriminator": acc.unwrap_model(self.D)}
+        for name, net in nets.items():
+            tensors = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.cpu().contiguous()
+                       for k, v in net.state_dict().items()}
+            save_file(tensors, str(final / f"{name}.safetensors"), metadata={**metadata, "network": name})

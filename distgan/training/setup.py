@@ -1,0 +1,37 @@
+"""Building the Accelerator and the optimizers from the config."""
+
+from __future__ import annotations
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate.utils import ProjectConfiguration
+from torch import nn
+
+from distgan.config import Config, OptimizerConfig
+
+
+def make_accelerator(cfg: Config) -> Accelerator:
+    """One Accelerator for G and D.
+
+    `split_batches=True`: the loader yields the GLOBAL micro-batch and each rank keeps its
+    contiguous slice, which is what makes N ranks see the samples one rank would.
+    """
+    log_with = None if cfg.tracker == "none" else cfg.tracker
+    return Accelerator(
+        mixed_precision=cfg.train.mixed_precision,  # None: from `accelerate launch` / its config
+        gradient_accumulation_steps=cfg.train.grad_accum,
+        log_with=log_with,
+        project_config=ProjectConfiguration(project_dir=cfg.output_dir, logging_dir=f"{cfg.output_dir}/tensorboard"),
+        dataloader_config=DataLoaderConfiguration(split_batches=True, non_blocking=True),
+        # Never static_graph: it breaks requires_grad toggling and accumulation.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
+        step_scheduler_with_optimizer=False,
+    )
+
+
+def make_optimizer(model: nn.Module, cfg: OptimizerConfig, device: torch.device) -> torch.optim.Optimizer:
+    """Adam, fused on CUDA (one kernel for all parameters), foreach elsewhere."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    speed = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                            weight_decay=cfg.weight_decay, **speed)
