@@ -18,6 +18,9 @@ def make_accelerator(cfg: Config) -> Accelerator:
     """
     log_with = None if cfg.tracker == "none" else cfg.tracker
     return Accelerator(
+        # Without a GPU, processes started by `accelerate launch --multi_gpu` (torchrun) must
+        # still form a gloo group; accelerate only does that when told it runs on the CPU.
+        cpu=not torch.cuda.is_available(),
         mixed_precision=cfg.train.mixed_precision,  # None: from `accelerate launch` / its config
         gradient_accumulation_steps=cfg.train.grad_accum,
         log_with=log_with,

@@ -1,0 +1,79 @@
+"""Running the real trainer in-process or under `accelerate launch` from tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from distgan.config import Config, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Small and fast: 16x16 DCGAN without batch statistics, so world size cannot matter.
+TINY = [
+    "data.resolution=16", "data.num_workers=0", "model.name=dcgan", "model.z_dim=8",
+    "model.g_width=8", "model.d_width=8", "model.g_norm=none", "model.d_norm=none",
+    "train.batch_size=8", "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=0",
+    "train.progress=false", "ema.kimg=0.01",
+]
+
+
+def tiny_config(out: Path, data: Path, *overrides: str) -> Config:
+    return load_config("mnist_dcgan", [*TINY, f"output_dir={out}", f"data.path={data}", *overrides])
+
+
+def reset_accelerate() -> None:
+    """Accelerator state is process-global; a second in-process run must start from scratch."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def train_in_process(out: Path, data: Path, *overrides: str) -> Path:
+    from distgan.training.loop import Trainer
+
+    reset_accelerate()
+    return Trainer(tiny_config(out, data, *overrides)).run()
+
+
+def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`accelerate launch --multi_gpu --num_processes N distgan/train.py ...`, as a user runs it.
+
+    `--multi_gpu` is accelerate's torchrun launcher; without a GPU distgan joins the
+    processes with gloo. (`--cpu` starts ONE process whatever --num_processes says, and
+    `--multi_gpu` refuses fewer than two.)
+    """
+    mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()),
+           str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}", f"data.path={data}", *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def final_weights(out: Path) -> dict[str, torch.Tensor]:
+    weights = {}
+    for name in ("generator", "generator_ema", "discriminator"):
+        for key, value in load_file(str(out / "final" / f"{name}.safetensors")).items():
+            weights[f"{name}/{key}"] = value
+    return weights
+
+
+def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].is_floating_point())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
