@@ -33,8 +33,9 @@ def start_tracking(accelerator: Accelerator, cfg: Config, state: TrainState) -> 
         "resume": "allow",
         "dir": cfg.output_dir,
         "name": cfg.tracking.run_name,
-        "settings": wandb.Settings(init_timeout=60),
     }
+    if "WANDB_INIT_TIMEOUT" not in os.environ:
+        init_kwargs["settings"] = wandb.Settings(init_timeout=60)
     project = os.environ.get("WANDB_PROJECT", cfg.tracking.project)
     try:
         accelerator.init_trackers(project, config=config, init_kwargs={"wandb": init_kwargs})
