@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.data._helpers import IMAGES_MAGIC, LABELS_MAGIC, write_idx
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("DISTGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def write_idx(path: Path, array: np.ndarray, gz: bool) -> Path:
-    """Writes `array` (uint8) in the MNIST IDX format: magic, dims, raw bytes."""
-    magic = 2051 if array.ndim == 3 else 2049
-    payload = struct.pack(">i", magic) + b"".join(struct.pack(">i", d) for d in array.shape)
-    payload += array.astype(np.uint8).tobytes()
-    if gz:
-        path = path.with_name(path.name + ".gz")
-        path.write_bytes(gzip.compress(payload))
-    else:
-        path.write_bytes(payload)
-    return path
 
 
 def write_mnist(root: Path, n: int = 64, seed: int = 0, gz: bool = True) -> Path:
@@ -36,8 +23,8 @@ def write_mnist(root: Path, n: int = 64, seed: int = 0, gz: bool = True) -> Path
         for i in range(count):
             r0, c0 = rng.integers(4, 16, size=2)
             images[i, r0 : r0 + 10, c0 : c0 + 3] = 255
-        write_idx(root / f"{prefix}-images-idx3-ubyte", images, gz)
-        write_idx(root / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, count).astype(np.uint8), gz)
+        write_idx(root / f"{prefix}-images-idx3-ubyte", IMAGES_MAGIC, images, gz)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte", LABELS_MAGIC, rng.integers(0, 10, count).astype(np.uint8), gz)
     return root
 
 

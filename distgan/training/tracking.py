@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def start_tracking(accelerator: Accelerator, cfg: Config, state: TrainState) -> 
     import wandb
 
     # The id lives in the checkpoint, so a resumed run continues the same W&B run.
-    state.wandb_run_id = state.wandb_run_id or wandb.util.generate_id()
+    state.wandb_run_id = state.wandb_run_id or uuid.uuid4().hex[:8]
     init_kwargs = {
         "id": state.wandb_run_id,
         "resume": "allow",
@@ -42,8 +43,12 @@ def start_tracking(accelerator: Accelerator, cfg: Config, state: TrainState) -> 
     except Exception as err:  # any failure to reach W&B must not cost the run
         warnings.warn(f"W&B could not start ({type(err).__name__}: {err}); logging offline to "
                       f"{cfg.output_dir}/wandb, upload later with `wandb sync`", stacklevel=1)
+        # The failed run still holds its id in wandb's service: tear it down, then start the
+        # same run id offline (the environment is no longer read once a session exists).
+        wandb.teardown()
         os.environ["WANDB_MODE"] = "offline"
         accelerator.trackers = []
+        init_kwargs["mode"] = "offline"
         accelerator.init_trackers(project, config=config, init_kwargs={"wandb": init_kwargs})
 
 

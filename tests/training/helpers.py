@@ -42,7 +42,8 @@ def train_in_process(out: Path, data: Path, *overrides: str) -> Path:
     return Trainer(tiny_config(out, data, *overrides)).run()
 
 
-def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int = 300,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`accelerate launch --multi_gpu --num_processes N distgan/train.py ...`, as a user runs it.
 
     `--multi_gpu` is accelerate's torchrun launcher; without a GPU distgan joins the
@@ -54,7 +55,7 @@ def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int 
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()),
            str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}", f"data.path={data}", *overrides]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 

@@ -109,3 +109,20 @@ def test_resume_never_and_bad_path(tmp_path: Path, mnist_dir: Path):
         Trainer(tiny_config(out, mnist_dir, f"train.resume={tmp_path / 'missing'}"))
     trainer = Trainer(tiny_config(out, mnist_dir, "train.resume=never", "train.steps=2"))
     assert trainer.state.step == 0
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains(tmp_path: Path, mnist_dir: Path, precision: str):
+    from distgan.training.loop import Trainer
+
+    cfg = tiny_config(tmp_path / "run", mnist_dir, f"train.mixed_precision={precision}", "train.steps=3",
+                      "loss.r1_gamma=1.0", "loss.r1_interval=1")
+    reset_accelerate()
+    trainer = Trainer(cfg)
+    assert trainer.accelerator.mixed_precision == precision
+    if precision == "bf16" or torch.cuda.is_available():
+        # bf16 needs no loss scaling; fp16 on CUDA gets one scaler (accelerate has none on CPU).
+        assert (trainer.accelerator.scaler is not None) == (precision == "fp16")
+    out = trainer.run()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["r1"]) for r in rows)

@@ -1,0 +1,50 @@
+"""`python -m distgan.train` as a user runs it: errors are one line and come before any work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.training.helpers import REPO, TINY
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "distgan.train", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+
+
+def test_unknown_key_is_one_line_and_nothing_is_written(tmp_path: Path):
+    result = run_cli(f"output_dir={tmp_path / 'run'}", "train.stepz=10")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "distgan: error: unknown config key 'train.stepz': keys allowed at train are steps, batch_size, "
+        "grad_accum, n_critic, log_every, sample_every, checkpoint_every, keep_checkpoints, resume, "
+        "mixed_precision, progress"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_directory_names_it(tmp_path: Path):
+    missing = tmp_path / "nowhere"
+    result = run_cli(f"output_dir={tmp_path / 'run'}", f"data.path={missing}")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("distgan: error:") and str(missing) in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_print_config_shows_the_resolved_values():
+    result = run_cli("--config", "cifar10_resnet", "--print-config", "train.steps=7")
+    assert result.returncode == 0
+    assert "steps: 7" in result.stdout and "name: resnet" in result.stdout
+
+
+def test_script_path_trains_and_reports_outputs(tmp_path: Path, mnist_dir: Path):
+    # The documented form: the script path, not -m (accelerate launch runs it this way).
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}",
+                             f"data.path={mnist_dir}", "train.steps=2"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"writing to {out}" in result.stdout
+    assert (out / "final" / "generator_ema.safetensors").is_file()

@@ -1,0 +1,54 @@
+"""Trackers: TensorBoard scalars read back, W&B offline, and W&B unreachable never stops training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.training.helpers import launch, train_in_process
+
+
+def test_tensorboard_scalars_at_logged_steps(tmp_path: Path, mnist_dir: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = train_in_process(tmp_path / "run", mnist_dir, "tracker=tensorboard", "train.steps=4",
+                           "train.log_every=2", "train.sample_every=4")
+    readers = [EventAccumulator(str(p.parent)) for p in (out / "tensorboard").rglob("events.out.tfevents.*")]
+    for reader in readers:
+        reader.Reload()
+    with_scalars = [r for r in readers if "loss_d" in r.Tags()["scalars"]]
+    assert len(with_scalars) == 1
+    acc = with_scalars[0]
+    assert [e.step for e in acc.Scalars("loss_d")] == [2, 4]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert acc.Scalars("loss_g")[-1].value == pytest.approx(rows[-1]["loss_g"], rel=1e-6)
+    assert "samples" in acc.Tags()["images"]
+
+
+def _offline_records(out: Path) -> bytes:
+    files = list((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1, files
+    return files[0].read_bytes()
+
+
+def test_wandb_offline_needs_no_account(tmp_path: Path, mnist_dir: Path):
+    env = {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "WANDB_PROJECT": "distgan-test"}
+    out = tmp_path / "run"
+    result = launch(out, mnist_dir, 1, "tracker=wandb", "train.steps=2", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = _offline_records(out)
+    assert b"loss_d" in records and b"distgan-test" in records
+    assert (out / "metrics.jsonl").read_text().count("\n") == 2
+
+
+def test_unreachable_wandb_server_falls_back_offline(tmp_path: Path, mnist_dir: Path):
+    env = {"WANDB_MODE": "online", "WANDB_BASE_URL": "http://127.0.0.1:9",  # nothing listens there
+           "WANDB_API_KEY": "x" * 40, "WANDB_INIT_TIMEOUT": "5"}
+    out = tmp_path / "run"
+    result = launch(out, mnist_dir, 1, "tracker=wandb", "train.steps=2", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "W&B could not start" in result.stderr
+    assert (out / "final" / "generator_ema.safetensors").is_file()
+    assert b"loss_d" in _offline_records(out)
