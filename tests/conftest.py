@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.data._helpers import IMAGES_MAGIC, LABELS_MAGIC, write_idx
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("DISTGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
-
 
 def write_mnist(root: Path, n: int = 64, seed: int = 0, gz: bool = True) -> Path:
     """Four IDX files with `n` train and `n // 2` test images of blurry strokes."""

@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 from accelerate import Accelerator
 
 from distgan.errors import CheckpointError
+
+__all__ = ["CheckpointError", "list_checkpoints", "missing_files", "resolve_resume", "save_checkpoint"]
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 # Files accelerate's save_state writes that must exist for a checkpoint to be usable.
@@ -40,12 +43,24 @@ def missing_files(path: Path) -> list[str]:
 
 
 def resolve_resume(resume: str, root: Path) -> Path | None:
-    """`auto`: newest complete checkpoint or None; `never`: None; else that directory."""
+    """`auto`: newest complete checkpoint or None; `never`: None; else that directory.
+
+    `never` refuses an output_dir that already holds checkpoints: starting over there would
+    overwrite them and the run's metrics.
+    """
+    found = list_checkpoints(root)
     if resume == "never":
+        if found:
+            raise CheckpointError(f"{root} already holds checkpoints up to {found[-1].name}: use train.resume=auto "
+                                  f"to continue that run, or a new output_dir to start another")
         return None
     if resume == "auto":
-        found = list_checkpoints(root)
-        return found[-1] if found else None
+        for candidate in reversed(found):
+            missing = missing_files(candidate)
+            if not missing:
+                return candidate
+            warnings.warn(f"skipping incomplete checkpoint {candidate} (missing {', '.join(missing)})", stacklevel=2)
+        return None
     path = Path(resume).expanduser()
     if not path.is_dir():
         raise CheckpointError(f"train.resume={resume}: no such checkpoint directory; use auto, never or a step_<N> dir")

@@ -53,12 +53,18 @@ class Trainer:
         opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
         opt_d = make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
         self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
-        self.ema = GeneratorEMA(acc.unwrap_model(self.G), cfg.ema).to(acc.device)
+        self.G_plain = acc.unwrap_model(self.G)  # the same parameters, without DDP/autocast wrappers
+        self.ema = GeneratorEMA(self.G_plain, cfg.ema).to(acc.device)
         self.loss = build_loss(cfg.loss)
         self.state = TrainState()
         acc.register_for_checkpointing(self.ema, self.state)
         if resume_from is not None:
-            acc.load_state(str(resume_from))
+            try:
+                acc.load_state(str(resume_from))
+            except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
+                raise checkpoint.CheckpointError(
+                    f"checkpoint {resume_from} cannot be loaded ({type(err).__name__}: {str(err).splitlines()[0]}); "
+                    f"resume from an older one with train.resume=PATH") from err
             acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
 
         micro = cfg.train.batch_size // cfg.train.grad_accum
@@ -117,7 +123,7 @@ class Trainer:
         state.step += 1
         state.images_seen += n_critic * cfg.train.batch_size
         state.data_position += n_critic * cfg.train.batch_size
-        self.ema.update(acc.unwrap_model(self.G), state.step * cfg.train.batch_size, cfg.train.batch_size)
+        self.ema.update(self.G_plain, state.step * cfg.train.batch_size, cfg.train.batch_size)
 
     def _grad_scale(self) -> Tensor | None:
         # The fp16 scale as a device tensor: reading it as a float would sync with the host.
@@ -194,7 +200,7 @@ class Trainer:
         final.mkdir(parents=True, exist_ok=True)
         metadata = {"distgan_config": self.cfg.to_yaml(), "step": str(self.state.step),
                     "channels": str(self.channels), "resolution": str(self.resolution)}
-        nets = {"generator": acc.unwrap_model(self.G), "generator_ema": self.ema.generator,
+        nets = {"generator": self.G_plain, "generator_ema": self.ema.generator,
                 "discriminator": acc.unwrap_model(self.D)}
         for name, net in nets.items():
             tensors = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.cpu().contiguous()

@@ -41,8 +41,8 @@ class JsonlLog:
 
     def __init__(self, path: Path, resume_step: int) -> None:
         self.path = path
-        if path.exists() and resume_step >= 0:
-            self._truncate_after(resume_step)
+        # Truncation waits for the first new row: a run that stops before logging loses nothing.
+        self._pending_truncate = resume_step if path.exists() else None
 
     def _truncate_after(self, step: int) -> None:
         # Rows logged after the checkpoint we resume from are replayed: drop them so each
@@ -58,5 +58,8 @@ class JsonlLog:
         self.path.write_text("".join(line + "\n" for line in kept))
 
     def write(self, row: dict[str, Any]) -> None:
+        if self._pending_truncate is not None:
+            self._truncate_after(self._pending_truncate)
+            self._pending_truncate = None
         with open(self.path, "a") as handle:
             handle.write(json.dumps(row) + "\n")

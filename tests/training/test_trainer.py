@@ -98,17 +98,32 @@ def test_resume_is_bit_exact(tmp_path: Path, mnist_dir: Path, case: str):
     assert steps == list(range(1, 13))
 
 
-def test_resume_never_and_bad_path(tmp_path: Path, mnist_dir: Path):
+def test_resume_refusals_keep_what_is_saved(tmp_path: Path, mnist_dir: Path):
     from distgan.errors import CheckpointError
     from distgan.training.loop import Trainer
 
     out = tmp_path / "run"
-    train_in_process(out, mnist_dir, "train.steps=2", "train.checkpoint_every=2")
+    train_in_process(out, mnist_dir, "train.steps=2", "train.checkpoint_every=1")
+    metrics = (out / "metrics.jsonl").read_text()
     reset_accelerate()
     with pytest.raises(CheckpointError, match="no such checkpoint directory"):
         Trainer(tiny_config(out, mnist_dir, f"train.resume={tmp_path / 'missing'}"))
-    trainer = Trainer(tiny_config(out, mnist_dir, "train.resume=never", "train.steps=2"))
-    assert trainer.state.step == 0
+    with pytest.raises(CheckpointError, match="already holds checkpoints up to step_2: use train.resume=auto"):
+        Trainer(tiny_config(out, mnist_dir, "train.resume=never"))
+    # A torn newest checkpoint: auto falls back to the previous one; naming it fails clearly.
+    (out / "checkpoints" / "step_2" / "optimizer_1.bin").unlink()
+    with pytest.raises(CheckpointError, match="incomplete checkpoint, missing optimizer_1.bin"):
+        Trainer(tiny_config(out, mnist_dir, f"train.resume={out / 'checkpoints' / 'step_2'}"))
+    with pytest.warns(UserWarning, match="skipping incomplete checkpoint"):
+        trainer = Trainer(tiny_config(out, mnist_dir, "train.resume=auto", "train.steps=3"))
+    assert trainer.state.step == 1
+    # A corrupt file inside a complete-looking checkpoint names the checkpoint.
+    (out / "checkpoints" / "step_1" / "model.safetensors").write_bytes(b"garbage")
+    reset_accelerate()
+    with pytest.raises(CheckpointError, match=r"checkpoint .*step_1 cannot be loaded"):
+        Trainer(tiny_config(out, mnist_dir, "train.resume=auto"))
+    assert (out / "metrics.jsonl").read_text() == metrics
+    assert (out / "checkpoints" / "step_1" / "model.safetensors").exists()
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
