@@ -9,6 +9,7 @@ import pytest
 
 from tests.data._helpers import IMAGES_MAGIC, LABELS_MAGIC, write_idx
 
+
 def write_mnist(root: Path, n: int = 64, seed: int = 0, gz: bool = True) -> Path:
     """Four IDX files with `n` train and `n // 2` test images of blurry strokes."""
     rng = np.random.default_rng(seed)
