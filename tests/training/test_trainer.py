@@ -120,7 +120,7 @@ def test_resume_refusals_keep_what_is_saved(tmp_path: Path, mnist_dir: Path):
     # A corrupt file inside a complete-looking checkpoint names the checkpoint.
     (out / "checkpoints" / "step_1" / "model.safetensors").write_bytes(b"garbage")
     reset_accelerate()
-    with pytest.raises(CheckpointError, match=r"checkpoint .*step_1 cannot be loaded"):
+    with pytest.raises(CheckpointError, match=r"checkpoint .*step_1 cannot be loaded"), pytest.warns(UserWarning):
         Trainer(tiny_config(out, mnist_dir, "train.resume=auto"))
     assert (out / "metrics.jsonl").read_text() == metrics
     assert (out / "checkpoints" / "step_1" / "model.safetensors").exists()
