@@ -38,8 +38,9 @@ class GeneratorEMA(nn.Module):
         params = [p.detach() for p in generator.parameters()]
         torch._foreach_lerp_(ema_params, params, 1.0 - beta)
         # Buffers (BatchNorm statistics, spectral-norm vectors) are copied, not averaged.
-        for ema_buf, buf in zip(self.generator.buffers(), generator.buffers()):
-            ema_buf.copy_(buf)
+        buffers = list(self.generator.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(generator.buffers()))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)

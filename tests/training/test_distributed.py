@@ -47,3 +47,20 @@ def test_indivisible_batch_stops_before_work(tmp_path: Path, mnist_dir: Path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("distgan: error:")]
     assert errors and "train.batch_size=9 is not divisible by processes x train.grad_accum = 2 x 1" in errors[0]
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_checkpoint_from_two_processes_resumes_on_one_and_three(tmp_path: Path, mnist_dir: Path):
+    common = ["train.batch_size=12", "train.checkpoint_every=3", "loss.r1_gamma=1.0", "loss.r1_interval=2"]
+    whole = tmp_path / "whole"
+    assert launch(whole, mnist_dir, 1, "train.steps=6", *common).returncode == 0
+    for processes in (1, 3):
+        out = tmp_path / f"resumed_on_{processes}"
+        first = launch(out, mnist_dir, 2, "train.steps=3", *common)
+        assert first.returncode == 0, first.stderr[-2000:]
+        second = launch(out, mnist_dir, processes, "train.steps=6", *common)
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert f"distgan: {processes} process(es)" in second.stdout
+        assert "resumed from" in second.stdout and "at step 3" in second.stdout
+        delta = max_abs_diff(final_weights(whole), final_weights(out))
+        assert delta < 1e-5, f"resumed on {processes}: max |delta param| = {delta}"
