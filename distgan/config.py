@@ -88,6 +88,7 @@ class TrainConfig(_Section):
     resume: str = "auto"
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None
     progress: bool = True
+    consistency_check_every: int = Field(0, ge=0)
 
 
 class TrackerConfig(_Section):

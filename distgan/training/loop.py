@@ -23,6 +23,7 @@ from distgan.data import build_dataset, build_loader, to_float_images
 from distgan.losses import build_loss
 from distgan.models import build_models
 from distgan.training import checkpoint
+from distgan.training.consistency import check_ranks_agree
 from distgan.training.ema import GeneratorEMA
 from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.noise import GlobalNoise
@@ -53,7 +54,8 @@ class Trainer:
         opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
         opt_d = make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
         self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
-        self.G_plain = acc.unwrap_model(self.G)  # the same parameters, without DDP/autocast wrappers
+        # The same parameters, without the DDP/autocast wrappers.
+        self.G_plain, self.D_plain = acc.unwrap_model(self.G), acc.unwrap_model(self.D)
         self.ema = GeneratorEMA(self.G_plain, cfg.ema).to(acc.device)
         self.loss = build_loss(cfg.loss)
         self.state = TrainState()
@@ -167,6 +169,9 @@ class Trainer:
                     bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}",
                                     img_s=f"{row['img_per_s']:.0f}", refresh=False)
                 log_scalars(acc, row, step)
+            if cfg.train.consistency_check_every and step % cfg.train.consistency_check_every == 0:
+                check_ranks_agree(acc, {"generator": self.G_plain, "discriminator": self.D_plain,
+                                        "generator_ema": self.ema.generator}, step)
             if cfg.train.sample_every and (step % cfg.train.sample_every == 0 or last):
                 self.save_samples(step)
             if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or last):
@@ -201,7 +206,7 @@ class Trainer:
         metadata = {"distgan_config": self.cfg.to_yaml(), "step": str(self.state.step),
                     "channels": str(self.channels), "resolution": str(self.resolution)}
         nets = {"generator": self.G_plain, "generator_ema": self.ema.generator,
-                "discriminator": acc.unwrap_model(self.D)}
+                "discriminator": self.D_plain}
         for name, net in nets.items():
             tensors = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.cpu().contiguous()
                        for k, v in net.state_dict().items()}
