@@ -59,7 +59,9 @@ def dcgan_discriminator(channels: int, resolution: int, width: int, norm: str) -
         if batch:
             layers.append(nn.BatchNorm2d(cout))
         layers.append(nn.LeakyReLU(0.2))
-    layers += [nn.Conv2d(widths[-1], 1, 4, 1, 0), nn.Flatten(0)]  # [N, 1, 1, 1] -> [N]
+    # No output bias, as in the DCGAN reference: under wgan, wgan-gp and (early) hinge its
+    # gradient is exactly zero, so Adam would only turn float rounding into lr-sized steps.
+    layers += [nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False), nn.Flatten(0)]  # [N, 1, 1, 1] -> [N]
     net = nn.Sequential(*layers)
     net.apply(_init)
     if norm == "spectral":
