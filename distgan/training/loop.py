@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from distgan.config import Config
 from distgan.data import build_dataset, build_loader, to_float_images
+from distgan.errors import CheckpointError
 from distgan.losses import build_loss
 from distgan.models import build_models
 from distgan.training import checkpoint
@@ -64,7 +65,7 @@ class Trainer:
             try:
                 acc.load_state(str(resume_from))
             except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
-                raise checkpoint.CheckpointError(
+                raise CheckpointError(
                     f"checkpoint {resume_from} cannot be loaded ({type(err).__name__}: {str(err).splitlines()[0]}); "
                     f"resume from an older one with train.resume=PATH") from err
             acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
