@@ -50,7 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         if is_main:
             print(f"distgan: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    # Exiting with the gloo group alive can abort the process at interpreter teardown
+    # ("terminate called without an active exception"), turning a finished run into a crash.
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

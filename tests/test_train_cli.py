@@ -17,10 +17,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_unknown_key_is_one_line_and_nothing_is_written(tmp_path: Path):
     result = run_cli(f"output_dir={tmp_path / 'run'}", "train.stepz=10")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "distgan: error: unknown config key 'train.stepz': keys allowed at train are steps, batch_size, "
-        "grad_accum, n_critic, log_every, sample_every, checkpoint_every, keep_checkpoints, resume, "
-        "mixed_precision, progress"]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("distgan: error: unknown config key 'train.stepz': keys allowed at train are "
+                               "steps, batch_size, grad_accum, n_critic, log_every,")
     assert not (tmp_path / "run").exists()
 
 

@@ -59,6 +59,11 @@ def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int 
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 
+def outcome(result: subprocess.CompletedProcess) -> str:
+    """The end of a launch's output, for assertion messages."""
+    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-1500:]}\n--- stderr ---\n{result.stderr[-2500:]}"
+
+
 def final_weights(out: Path) -> dict[str, torch.Tensor]:
     weights = {}
     for name in ("generator", "generator_ema", "discriminator"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.helpers import final_weights, launch, max_abs_diff
+from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
 CASES = {
     "nonsaturating-r1": ["loss.name=nonsaturating", "loss.r1_gamma=1.0", "loss.r1_interval=2"],
@@ -28,7 +28,7 @@ def test_two_processes_equal_one(tmp_path: Path, mnist_dir: Path, case: str):
     for processes in (1, 2):
         out = tmp_path / f"p{processes}"
         result = launch(out, mnist_dir, processes, *common)
-        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.returncode == 0, outcome(result)
         assert f"distgan: {processes} process(es)" in result.stdout
         runs[processes] = out
     delta = max_abs_diff(final_weights(runs[1]), final_weights(runs[2]))
@@ -57,9 +57,9 @@ def test_checkpoint_from_two_processes_resumes_on_one_and_three(tmp_path: Path, 
     for processes in (1, 3):
         out = tmp_path / f"resumed_on_{processes}"
         first = launch(out, mnist_dir, 2, "train.steps=3", *common)
-        assert first.returncode == 0, first.stderr[-2000:]
+        assert first.returncode == 0, outcome(first)
         second = launch(out, mnist_dir, processes, "train.steps=6", *common)
-        assert second.returncode == 0, second.stderr[-2000:]
+        assert second.returncode == 0, outcome(second)
         assert f"distgan: {processes} process(es)" in second.stdout
         assert "resumed from" in second.stdout and "at step 3" in second.stdout
         delta = max_abs_diff(final_weights(whole), final_weights(out))
@@ -73,7 +73,7 @@ def test_consistency_check_names_the_first_diverging_tensor(tmp_path: Path, mnis
                     "train.consistency_check_every=2", "train.checkpoint_every=1")
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("distgan: error:")]
-    assert len(errors) == 1, result.stderr[-3000:]
+    assert len(errors) == 1, outcome(result)
     assert errors[0].startswith("distgan: error: ranks disagree at step 2: generator parameter 'drift' on rank 1 "
                                 "differs from rank 0")
     # It stops before writing the step-2 checkpoint; what was saved before stays.

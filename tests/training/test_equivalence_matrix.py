@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.helpers import final_weights, launch, max_abs_diff
+from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
 CASES = {
     "minimax-r1every-accum2": ["loss.name=minimax", "loss.r1_gamma=1.0", "loss.r1_interval=1", "train.grad_accum=2"],
@@ -49,7 +49,7 @@ def test_one_two_and_three_processes_agree(tmp_path: Path, mnist_dir: Path, case
     for processes in (1, 2, 3):
         outs[processes] = out = tmp_path / f"p{processes}"
         result = launch(out, mnist_dir, processes, *common)
-        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.returncode == 0, outcome(result)
         assert f"distgan: {processes} process(es)" in result.stdout
     reference_weights, reference_optim = final_weights(outs[1]), optimizer_state(outs[1])
     assert reference_optim, "no Adam state found in the checkpoint"
