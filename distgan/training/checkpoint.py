@@ -18,8 +18,6 @@ from accelerate import Accelerator
 
 from distgan.errors import CheckpointError
 
-__all__ = ["CheckpointError", "list_checkpoints", "missing_files", "resolve_resume", "save_checkpoint"]
-
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 # Files accelerate's save_state writes that must exist for a checkpoint to be usable.
 REQUIRED_FILES = ("model.safetensors", "model_1.safetensors", "optimizer.bin", "optimizer_1.bin")

@@ -124,7 +124,6 @@ class Trainer:
         self.D.requires_grad_(True)
 
         state.step += 1
-        state.images_seen += n_critic * cfg.train.batch_size
         state.data_position += n_critic * cfg.train.batch_size
         self.ema.update(self.G_plain, state.step * cfg.train.batch_size, cfg.train.batch_size)
 
@@ -152,7 +151,7 @@ class Trainer:
 
         bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                    disable=not (acc.is_main_process and cfg.train.progress))
-        tick, tick_images = time.perf_counter(), state.images_seen
+        tick, tick_images = time.perf_counter(), state.data_position
         while state.step < total:
             last = state.step + 1 == total
             log_now = (state.step + 1) % cfg.train.log_every == 0 or last
@@ -162,9 +161,9 @@ class Trainer:
             if log_now:
                 row = self.meter.reduce(acc)  # the only host sync of the interval
                 now = time.perf_counter()
-                row = {"step": step, "kimg": state.images_seen / 1000, **row,
-                       "img_per_s": (state.images_seen - tick_images) / max(now - tick, 1e-9)}
-                tick, tick_images = now, state.images_seen
+                row = {"step": step, "kimg": state.data_position / 1000, **row,
+                       "img_per_s": (state.data_position - tick_images) / max(now - tick, 1e-9)}
+                tick, tick_images = now, state.data_position
                 if self.log is not None:
                     self.log.write(row)
                     bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}",

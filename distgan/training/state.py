@@ -9,8 +9,9 @@ from typing import Any
 @dataclass
 class TrainState:
     step: int = 0
-    images_seen: int = 0  # real images shown to D: the kimg counter
-    data_position: int = 0  # samples consumed from the global data stream
+    # Samples consumed from the global data stream: every real image is shown to D once, so
+    # this is also the kimg counter (data_position / 1000).
+    data_position: int = 0
     wandb_run_id: str = ""
 
     def state_dict(self) -> dict[str, Any]:
