@@ -100,7 +100,6 @@ def main() -> None:
             fn(args.steps)
             sync(device)
             times[name].append((time.perf_counter() - start) / args.steps)
-    trainer.meter.sums.clear()
 
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {

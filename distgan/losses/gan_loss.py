@@ -81,6 +81,6 @@ class GANLoss:
     def after_discriminator_step(self, D: nn.Module) -> None:
         """WGAN's Lipschitz constraint: clip every D weight after each D update."""
         if self.clips_weights:
-            params = [p for p in D.parameters()]
+            params = list(D.parameters())
             torch._foreach_clamp_min_(params, -self.cfg.clip_value)
             torch._foreach_clamp_max_(params, self.cfg.clip_value)

@@ -20,8 +20,10 @@ class DeviceMeter:
 
     def add(self, stats: dict[str, Tensor]) -> None:
         for name, value in stats.items():
-            value = value.detach().float()
-            self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
+            if name in self.sums:
+                self.sums[name].add_(value.detach())
+            else:
+                self.sums[name] = value.detach().float().clone()
             self.counts[name] = self.counts.get(name, 0) + 1
 
     def reduce(self, accelerator: Accelerator) -> dict[str, float]:

@@ -45,11 +45,12 @@ class GlobalNoise:
         return full[start : start + self.per_rank]
 
     def normal(self, key: tuple[int, ...], shape: tuple[int, ...], micro_index: int) -> Tensor:
-        self.generator.manual_seed(mix_seed(self.seed, *key))
-        full = torch.randn((self.global_batch, *shape), generator=self.generator, device=self.device)
-        return self._slice(full, micro_index)
+        return self._draw(torch.randn, key, shape, micro_index)
 
     def uniform(self, key: tuple[int, ...], shape: tuple[int, ...], micro_index: int) -> Tensor:
+        return self._draw(torch.rand, key, shape, micro_index)
+
+    def _draw(self, sampler, key: tuple[int, ...], shape: tuple[int, ...], micro_index: int) -> Tensor:
         self.generator.manual_seed(mix_seed(self.seed, *key))
-        full = torch.rand((self.global_batch, *shape), generator=self.generator, device=self.device)
+        full = sampler((self.global_batch, *shape), generator=self.generator, device=self.device)
         return self._slice(full, micro_index)
