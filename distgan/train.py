@@ -58,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
 def _leave_process_group() -> None:
     # Exiting with the gloo group alive can abort the process at interpreter teardown
     # ("terminate called without an active exception"), turning a finished run into a crash.
+    # DDP's reducer holds the group too, so the trainer must be collected first.
+    import gc
+
     import torch.distributed as dist
 
+    gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

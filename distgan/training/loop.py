@@ -178,7 +178,11 @@ class Trainer:
                 checkpoint.save_checkpoint(acc, self.checkpoint_root, step, cfg.train.keep_checkpoints)
         bar.close()
         self.save_final()
-        acc.end_training()
+        for tracker in acc.trackers:
+            tracker.finish()
+        # Not end_training(): it leaves the process group while DDP still holds it; the caller
+        # leaves it once the models are gone (distgan.train).
+        acc.wait_for_everyone()
         acc.print(f"distgan: done at step {state.step}; outputs in {self.out.resolve()}")
         return self.out
 
