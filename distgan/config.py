@@ -47,6 +47,7 @@ class ModelConfig(_Section):
     d_width: int = Field(64, ge=1)
     g_norm: Literal["batch", "none"] = "batch"
     d_norm: Literal["none", "batch", "spectral"] = "none"
+    sync_bn: bool = False
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -89,6 +90,8 @@ class TrainConfig(_Section):
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None
     progress: bool = True
     consistency_check_every: int = Field(0, ge=0)
+    on_nonfinite: Literal["skip", "rollback", "stop"] = "skip"
+    nonfinite_patience: int = Field(20, ge=1)
 
 
 class TrackerConfig(_Section):

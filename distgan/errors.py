@@ -15,3 +15,7 @@ class ModelError(DistganError):
 
 class CheckpointError(DistganError):
     """A checkpoint cannot be written or read."""
+
+
+class NonFiniteError(DistganError):
+    """Training produced NaN/Inf and `train.on_nonfinite` says to stop."""

@@ -20,14 +20,18 @@ from tqdm.auto import tqdm
 
 from distgan.config import Config
 from distgan.data import build_dataset, build_loader, to_float_images
-from distgan.errors import CheckpointError
+from distgan.errors import CheckpointError, NonFiniteError
 from distgan.losses import build_loss
 from distgan.models import build_models
+from distgan.models.checks import has_batch_stats
+from distgan.models.sync_bn import convert_sync_batchnorm
 from distgan.training import checkpoint
 from distgan.training.consistency import check_ranks_agree
 from distgan.training.ema import GeneratorEMA
 from distgan.training.metrics import DeviceMeter, JsonlLog
-from distgan.training.noise import GlobalNoise
+from distgan.training.noise import GlobalNoise, mix_seed
+from distgan.training.nonfinite import NonFiniteGuard, Verdict
+from distgan.training.precision import PhaseScalers
 from distgan.training.setup import make_accelerator, make_optimizer
 from distgan.training.state import TrainState
 from distgan.training.tracking import log_sample_grid, log_scalars, start_tracking
@@ -52,6 +56,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         nets = build_models(cfg.model, channels=self.channels, resolution=self.resolution)
         self.z_dim = nets.z_dim
+        if cfg.model.sync_bn:
+            if not (has_batch_stats(nets.generator) or has_batch_stats(nets.discriminator)):
+                acc.print("distgan: note: model.sync_bn=true but neither network has BatchNorm layers")
+            nets.generator = convert_sync_batchnorm(nets.generator, acc.device)
+            nets.discriminator = convert_sync_batchnorm(nets.discriminator, acc.device)
         opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
         opt_d = make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
         self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
@@ -60,21 +69,15 @@ class Trainer:
         self.ema = GeneratorEMA(self.G_plain, cfg.ema).to(acc.device)
         self.loss = build_loss(cfg.loss)
         self.state = TrainState()
-        acc.register_for_checkpointing(self.ema, self.state)
+        self.scalers = PhaseScalers(acc)
+        self.guard = NonFiniteGuard(cfg.train.on_nonfinite, cfg.train.nonfinite_patience, acc.device)
+        acc.register_for_checkpointing(self.ema, self.state, self.scalers)
         if resume_from is not None:
-            try:
-                acc.load_state(str(resume_from))
-            except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
-                raise CheckpointError(
-                    f"checkpoint {resume_from} cannot be loaded ({type(err).__name__}: {str(err).splitlines()[0]}); "
-                    f"resume from an older one with train.resume=PATH") from err
+            self._load_checkpoint(resume_from)
             acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
-
-        micro = cfg.train.batch_size // cfg.train.grad_accum
-        loader = build_loader(self.dataset, micro, cfg.seed, self.state.data_position, cfg.data.num_workers)
-        self.loader = acc.prepare(loader)
         self.noise = GlobalNoise(cfg.seed, cfg.train.batch_size, cfg.train.grad_accum,
                                  acc.process_index, acc.num_processes, acc.device)
+        self._start_streams()
         gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_z = torch.randn(SAMPLE_GRID_SIZE, self.z_dim, generator=gen).to(acc.device)
         self.meter = DeviceMeter()
@@ -85,6 +88,22 @@ class Trainer:
             self.log = JsonlLog(self.out / "metrics.jsonl", resume_step=self.state.step)
         start_tracking(acc, cfg, self.state)
 
+    def _load_checkpoint(self, path: Path) -> None:
+        try:
+            self.accelerator.load_state(str(path))
+        except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
+            raise CheckpointError(
+                f"checkpoint {path} cannot be loaded ({type(err).__name__}: {str(err).splitlines()[0]}); "
+                f"resume from an older one with train.resume=PATH") from err
+
+    def _start_streams(self) -> None:
+        """The data stream from the state's position; after a rollback, a fresh noise stream."""
+        cfg = self.cfg
+        micro = cfg.train.batch_size // cfg.train.grad_accum
+        loader = build_loader(self.dataset, micro, cfg.seed, self.state.data_position, cfg.data.num_workers)
+        self.loader = self.accelerator.prepare(loader)
+        self.noise.seed = mix_seed(cfg.seed, self.state.rollbacks) if self.state.rollbacks else cfg.seed
+
     # ---- one step ---------------------------------------------------------------------
     def train_step(self, next_real: Callable[[], Tensor], want_grad_norms: bool = False) -> None:
         cfg, acc, state = self.cfg, self.accelerator, self.state
@@ -92,6 +111,7 @@ class Trainer:
         for k in range(n_critic):
             d_step = state.step * n_critic + k
             apply_r1 = self.loss.r1_due(d_step)
+            self.scalers.use("d")
             for micro in range(accum):
                 real = next_real()
                 with acc.accumulate(self.G, self.D):
@@ -99,42 +119,53 @@ class Trainer:
                     with torch.no_grad():
                         fake = self.G(z)
                     out = self.loss.discriminator(
-                        self.D, real, fake, apply_r1=apply_r1, grad_scale=self._grad_scale(),
+                        self.D, real, fake, apply_r1=apply_r1, grad_scale=self.scalers.scale("d"),
                         draw_uniform=lambda shape, m=micro: self.noise.uniform((d_step, PHASE_GP), shape, m),
                     )
                     acc.backward(out.loss)
-                    if want_grad_norms and acc.sync_gradients and k == n_critic - 1:
-                        out.stats["grad_norm_d"] = self._grad_norm(self.opt_d, self.D)
-                    self.opt_d.step()
+                    self.guard.note_loss(out.loss)
+                    if acc.sync_gradients:
+                        if want_grad_norms and k == n_critic - 1:
+                            out.stats["grad_norm_d"] = self._grad_norm(self.opt_d, self.D, "d")
+                        self._step(self.opt_d, "d")
                     self.opt_d.zero_grad(set_to_none=True)
                 self.meter.add(out.stats)
             self.loss.after_discriminator_step(self.D)
 
         self.D.requires_grad_(False)
+        self.scalers.use("g")
         for micro in range(accum):
             with acc.accumulate(self.G, self.D):
                 z = self.noise.normal((state.step, PHASE_G), (self.z_dim,), micro)
                 out = self.loss.generator(self.D, self.G(z))
                 acc.backward(out.loss)
-                if want_grad_norms and acc.sync_gradients:
-                    out.stats["grad_norm_g"] = self._grad_norm(self.opt_g, self.G)
-                self.opt_g.step()
+                self.guard.note_loss(out.loss)
+                if acc.sync_gradients:
+                    if want_grad_norms:
+                        out.stats["grad_norm_g"] = self._grad_norm(self.opt_g, self.G, "g")
+                    self._step(self.opt_g, "g")
                 self.opt_g.zero_grad(set_to_none=True)
             self.meter.add(out.stats)
         self.D.requires_grad_(True)
 
+        self.guard.end_step()
         state.step += 1
         state.data_position += n_critic * cfg.train.batch_size
         self.ema.update(self.G_plain, state.step * cfg.train.batch_size, cfg.train.batch_size)
 
-    def _grad_scale(self) -> Tensor | None:
-        # The fp16 scale as a device tensor: reading it as a float would sync with the host.
-        scaler = self.accelerator.scaler
-        return getattr(scaler, "_scale", None) if scaler is not None else None
+    def _step(self, optimizer: torch.optim.Optimizer, phase: str) -> None:
+        """The phase's optimizer step, skipped on the device when a value is not finite."""
+        inner = optimizer.optimizer  # the torch optimizer inside accelerate's wrapper
+        self.guard.before_step(inner, phase, scaled=self.scalers.enabled)
+        if self.scalers.enabled:
+            self.scalers.step(phase, inner)
+        else:
+            inner.step()
+        self.guard.after_step(inner)
 
-    def _grad_norm(self, optimizer: torch.optim.Optimizer, model: nn.Module) -> Tensor:
-        if self.accelerator.scaler is not None:
-            self.accelerator.unscale_gradients(optimizer=optimizer)
+    def _grad_norm(self, optimizer: torch.optim.Optimizer, model: nn.Module, phase: str) -> Tensor:
+        if self.scalers.enabled:
+            self.scalers.scalers[phase].unscale_(optimizer.optimizer)
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
@@ -158,10 +189,22 @@ class Trainer:
             self.train_step(next_real, want_grad_norms=log_now)
             bar.update(1)
             step = state.step
+            checkpoint_now = cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or last)
+            if log_now or checkpoint_now:
+                # Never write a checkpoint before the non-finite verdict on the steps it holds.
+                verdict = self.guard.verdict(acc)
+                if verdict.action != "continue":
+                    self._act_on(verdict, step)
+                    batches = iter(self.loader)
+                    bar.reset(total=total)
+                    bar.update(state.step)
+                    continue
             if log_now:
                 row = self.meter.reduce(acc)  # the only host sync of the interval
                 now = time.perf_counter()
                 row = {"step": step, "kimg": state.data_position / 1000, **row,
+                       **{f"skipped_{p}": n for p, n in verdict.nonfinite.items()},
+                       **({f"overflow_{p}": n for p, n in verdict.overflows.items()} if self.scalers.enabled else {}),
                        "img_per_s": (state.data_position - tick_images) / max(now - tick, 1e-9)}
                 tick, tick_images = now, state.data_position
                 if self.log is not None:
@@ -174,7 +217,7 @@ class Trainer:
                                         "generator_ema": self.ema.generator}, step)
             if cfg.train.sample_every and (step % cfg.train.sample_every == 0 or last):
                 self.save_samples(step)
-            if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or last):
+            if checkpoint_now:
                 checkpoint.save_checkpoint(acc, self.checkpoint_root, step, cfg.train.keep_checkpoints)
         bar.close()
         self.save_final()
@@ -185,6 +228,30 @@ class Trainer:
         acc.wait_for_everyone()
         acc.print(f"distgan: done at step {state.step}; outputs in {self.out.resolve()}")
         return self.out
+
+    def _act_on(self, verdict: Verdict, step: int) -> None:
+        """A rollback or a stop, decided identically on every rank (see NonFiniteGuard)."""
+        acc = self.accelerator
+        newest = checkpoint.list_checkpoints(self.checkpoint_root)
+        if verdict.action == "rollback" and newest:
+            target = newest[-1]
+            rollbacks = self.state.rollbacks + 1
+            self._load_checkpoint(target)
+            self.state.rollbacks = rollbacks
+            self.guard.reset_consecutive()
+            self.meter.clear()
+            self._start_streams()
+            acc.print(f"distgan: {verdict.reason} at step {step}; rolled back to {target.name} "
+                      f"(rollback {rollbacks}, fresh noise stream)")
+            if self.log is not None:
+                self.log.rewind(self.state.step)
+                self.log.write({"step": self.state.step, "event": "rollback", "from_step": step,
+                                "reason": verdict.reason, "rollbacks": rollbacks})
+            return
+        kept = f"newest checkpoint kept: {newest[-1]}" if newest else "no checkpoint to roll back to yet"
+        raise NonFiniteError(f"{verdict.reason} at step {step} (train.on_nonfinite={self.cfg.train.on_nonfinite}); "
+                             f"{kept}; lower optim.g.lr/optim.d.lr, add loss.r1_gamma, or use "
+                             f"train.on_nonfinite=rollback with train.checkpoint_every")
 
     def save_samples(self, step: int) -> Path | None:
         """A fixed-noise grid from the EMA generator, drawn on the main process only.

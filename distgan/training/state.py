@@ -13,6 +13,8 @@ class TrainState:
     # this is also the kimg counter (data_position / 1000).
     data_position: int = 0
     wandb_run_id: str = ""
+    # Rollbacks after non-finite steps so far; each one re-keys the noise stream.
+    rollbacks: int = 0
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
