@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="generator to measure (default: RUN_DIR/final/generator_ema.safetensors)")
     parser.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. eval.inception=PATH")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # overrides may come before or after options
 
 
 def main(argv: list[str] | None = None) -> int:
