@@ -27,9 +27,11 @@ def test_wandb_records_tell_the_story_and_resume_continues_the_run(eval_assets: 
     rows = wandb_records.history(records)
     assert sorted({r["_step"] for r in rows if "loss_d" in r}) == [2, 4]
     assert all("img_per_s" in r for r in rows if "loss_d" in r)
-    images = [r["samples"] for r in rows if "samples" in r]
-    assert len(images) == 2 and all(i["_type"] == "image-file" for i in images)
-    assert all((run_file.parent / "files" / i["path"]).is_file() for i in images)
+    # An image is logged as nested keys samples/_type, samples/path, ...
+    images = {r["_step"]: r for r in rows if "samples/_type" in r}
+    assert sorted(images) == [2, 4] and all(r["samples/_type"] == "image-file" for r in images.values())
+    assert all((run_file.parent / "files" / r["samples/path"]).is_file() for r in images.values()), \
+        [str(p) for p in run_file.parent.rglob("*.png")]
     logged_fid = {r["_step"]: r["fid"] for r in rows if "fid" in r}
     jsonl = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert logged_fid == {r["step"]: r["fid"] for r in jsonl if "fid" in r} and set(logged_fid) == {2, 4}
