@@ -94,6 +94,18 @@ class TrainConfig(_Section):
     nonfinite_patience: int = Field(20, ge=1)
 
 
+class EvalConfig(_Section):
+    every: int = Field(0, ge=0)
+    num_images: int = Field(10000, ge=2)
+    real_split: str | None = None
+    num_real: int | None = Field(None, ge=2)
+    inception: str = "torch-fidelity"
+    batch_size: int = Field(100, ge=1)
+    kid_subsets: int = Field(100, ge=1)
+    kid_subset_size: int = Field(1000, ge=2)
+    stats_cache: str | None = None
+
+
 class TrackerConfig(_Section):
     project: str = "distgan"
     run_name: str | None = None
@@ -110,6 +122,7 @@ class Config(_Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     ema: EMAConfig = Field(default_factory=EMAConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Config:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from distgan.config import Config
 from distgan.data import build_dataset, build_loader, to_float_images
 from distgan.errors import CheckpointError, NonFiniteError
+from distgan.evaluation.curves import draw_curves
 from distgan.losses import build_loss
 from distgan.models import build_models
 from distgan.models.checks import has_batch_stats
@@ -87,6 +88,11 @@ class Trainer:
             (self.out / "config.yaml").write_text(cfg.to_yaml())
             self.log = JsonlLog(self.out / "metrics.jsonl", resume_step=self.state.step)
         start_tracking(acc, cfg, self.state)
+        self.evaluation = None
+        if cfg.eval.every:  # builds the extractor now: a wrong eval.inception fails before training
+            from distgan.evaluation.during_training import TrainingEvaluation
+
+            self.evaluation = TrainingEvaluation(self)
 
     def _load_checkpoint(self, path: Path) -> None:
         try:
@@ -206,6 +212,8 @@ class Trainer:
                        **{f"skipped_{p}": n for p, n in verdict.nonfinite.items()},
                        **({f"overflow_{p}": n for p, n in verdict.overflows.items()} if self.scalers.enabled else {}),
                        "img_per_s": (state.data_position - tick_images) / max(now - tick, 1e-9)}
+                if torch.cuda.is_available():
+                    row["gpu_mem_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30
                 tick, tick_images = now, state.data_position
                 if self.log is not None:
                     self.log.write(row)
@@ -217,6 +225,8 @@ class Trainer:
                                         "generator_ema": self.ema.generator}, step)
             if cfg.train.sample_every and (step % cfg.train.sample_every == 0 or last):
                 self.save_samples(step)
+            if self.evaluation is not None and (step % cfg.eval.every == 0 or last):
+                tick += self.evaluation.run(step)  # evaluation time is not training throughput
             if checkpoint_now:
                 checkpoint.save_checkpoint(acc, self.checkpoint_root, step, cfg.train.keep_checkpoints)
         bar.close()
@@ -265,14 +275,17 @@ class Trainer:
             images = self.ema(self.sample_z)
         path = save_image_grid(images, self.out / "samples" / f"step_{step}.png")
         log_sample_grid(self.accelerator, path, step)
+        if self.log is not None and self.log.path.is_file():
+            draw_curves(self.log.path, self.out / "curves.png")
         return path
 
-    def save_final(self) -> None:
+    def save_final(self, final: Path | None = None) -> None:
+        """G, EMA G and D as safetensors into `final` (default `<output_dir>/final`). Call on every rank."""
         acc = self.accelerator
         acc.wait_for_everyone()
         if not acc.is_main_process:
             return
-        final = self.out / "final"
+        final = final or self.out / "final"
         final.mkdir(parents=True, exist_ok=True)
         metadata = {"distgan_config": self.cfg.to_yaml(), "step": str(self.state.step),
                     "channels": str(self.channels), "resolution": str(self.resolution)}

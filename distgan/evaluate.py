@@ -1,0 +1,78 @@
+"""Measure FID / KID (and IS where the extractor has logits) of a trained run.
+
+`python -m distgan.evaluate RUN_DIR [--num 50000] [--checkpoint PATH] [--seed S] [eval.key=value ...]`
+
+Uses the EMA generator of RUN_DIR/final (or --checkpoint: final/best, a generator
+.safetensors, or checkpoints/step_<N>) and the run's config.yaml, with eval.* overrides
+(eval.inception=PATH, eval.real_split=test, ...). Under `accelerate launch` every process
+generates and encodes its share. Prints one JSON line and appends it to RUN_DIR/evaluations.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from distgan.config import load_config
+from distgan.errors import DistganError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="distgan.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a run directory (holds config.yaml)")
+    parser.add_argument("--num", type=int, default=50000, help="generated images (default: %(default)s)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="generator to measure (default: RUN_DIR/final/generator_ema.safetensors)")
+    parser.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. eval.inception=PATH")
+    return parser.parse_intermixed_args(argv)  # overrides may come before or after options
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    try:
+        if args.num < 2:
+            raise DistganError(f"--num {args.num}: FID needs at least 2 generated images")
+        config_file = args.run_dir / "config.yaml"
+        if not config_file.is_file():
+            raise DistganError(f"{args.run_dir} has no config.yaml: give the output_dir of a distgan run")
+        cfg = load_config(str(config_file), args.overrides)
+        from distgan.evaluation.evaluator import Evaluator
+        from distgan.evaluation.loading import load_generator
+
+        generator, _, z_dim = load_generator(args.checkpoint or args.run_dir, acc.device)
+        evaluator = Evaluator(acc, cfg)  # the extractor is checked before any image is generated
+        seed = cfg.seed if args.seed is None else args.seed
+        result = evaluator.evaluate(generator, z_dim, args.num, seed)
+    except DistganError as err:
+        if acc.is_main_process:
+            print(f"distgan: error: {err}", file=sys.stderr)
+        _leave_process_group()
+        return 2
+    if acc.is_main_process:
+        row = {"checkpoint": str((args.checkpoint or args.run_dir / "final").resolve()), "seed": seed,
+               "processes": acc.num_processes, **result}
+        line = json.dumps(row)
+        with open(args.run_dir / "evaluations.jsonl", "a") as handle:
+            handle.write(line + "\n")
+        print(line)
+    _leave_process_group()
+    return 0
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

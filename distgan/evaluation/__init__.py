@@ -1,0 +1,1 @@
+"""FID, KID and Inception Score: feature extraction, reference statistics, metrics, tracking."""

@@ -1,0 +1,90 @@
+"""Features of generated and real images, computed in shards on every rank and gathered.
+
+Rank r of W handles the contiguous rows [r * ceil(N / W), (r + 1) * ceil(N / W)) of the N
+images; shards are padded to the same length for the all-gather, so the first N gathered
+rows are the N images in their global order, whatever W is. Generated image i always comes
+from latent i of one seeded draw, so 1 and W processes measure the same images.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from distgan.evaluation.features import Extractor, prepare, to_uint8
+
+
+def shard(total: int, rank: int, world: int) -> range:
+    share = math.ceil(total / world)
+    return range(min(rank * share, total), min((rank + 1) * share, total))
+
+
+def gather_rows(accelerator: Accelerator, local: Tensor, total: int) -> Tensor:
+    """All-gathers each rank's shard (see the module docstring) -> the [total, ...] rows, on every rank."""
+    share = math.ceil(total / accelerator.num_processes)
+    padded = local.new_zeros((share, *local.shape[1:]))
+    padded[: len(local)] = local
+    if accelerator.num_processes == 1:
+        return padded[:total]
+    return gather(padded.to(accelerator.device)).cpu()[:total]
+
+
+def _features_of_batches(batches, extractor: Extractor) -> tuple[list[Tensor], list[Tensor]]:
+    features, logits = [], []
+    for images in batches:
+        f, lg = extractor(prepare(images))
+        features.append(f.float().cpu())
+        if lg is not None:
+            logits.append(lg.float().cpu())
+    return features, logits
+
+
+def _finish(accelerator: Accelerator, features: list[Tensor], logits: list[Tensor] | None, total: int,
+            extractor: Extractor) -> tuple[Tensor, Tensor | None]:
+    feature_dim, logit_dim = _output_widths(extractor)
+    local = torch.cat(features) if features else torch.zeros(0, feature_dim)
+    all_features = gather_rows(accelerator, local, total)
+    if logits is None:
+        return all_features, None
+    local_logits = torch.cat(logits) if logits else torch.zeros(0, logit_dim)
+    return all_features, gather_rows(accelerator, local_logits, total)
+
+
+def _output_widths(extractor: Extractor) -> tuple[int, int]:
+    # A rank with an empty shard still needs the row widths for the all-gather.
+    f, lg = extractor(torch.zeros(1, 3, 299, 299, dtype=torch.uint8))
+    return f.shape[1], (lg.shape[1] if lg is not None else 0)
+
+
+@torch.no_grad()
+def generated_features(accelerator: Accelerator, generator: nn.Module, z_dim: int, num: int, batch_size: int,
+                       seed: int, extractor: Extractor) -> tuple[Tensor, Tensor | None]:
+    """Features (and logits) of `num` images from `generator`, latents from `seed`."""
+    z_all = torch.randn(num, z_dim, generator=torch.Generator().manual_seed(seed))
+    rows = shard(num, accelerator.process_index, accelerator.num_processes)
+    device = next(generator.parameters()).device
+
+    def batches():
+        for start in range(rows.start, rows.stop, batch_size):
+            z = z_all[start : min(start + batch_size, rows.stop)].to(device)
+            yield to_uint8(generator(z))
+
+    features, logits = _features_of_batches(batches(), extractor)
+    return _finish(accelerator, features, logits if extractor.has_logits else None, num, extractor)
+
+
+@torch.no_grad()
+def dataset_features(accelerator: Accelerator, dataset: Dataset, num: int, batch_size: int,
+                     extractor: Extractor, num_workers: int = 0) -> Tensor:
+    """Features of the first `num` images of `dataset` (items {"image": uint8 [C, R, R]})."""
+    rows = shard(num, accelerator.process_index, accelerator.num_processes)
+    # A private generator: the loader must not draw from the global RNG the training uses.
+    loader = DataLoader(Subset(dataset, list(rows)), batch_size=batch_size, num_workers=num_workers,
+                        generator=torch.Generator())
+    features, _ = _features_of_batches((batch["image"].to(accelerator.device) for batch in loader), extractor)
+    return _finish(accelerator, features, None, num, extractor)[0]

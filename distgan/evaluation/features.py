@@ -1,0 +1,115 @@
+"""Feature extractors and the pinned preprocessing every image goes through before one.
+
+The protocol (README "Evaluating"): images as uint8 (generated ones quantized exactly as a
+saved PNG would be), grayscale repeated to 3 channels, resized to 299x299 with torch's
+bicubic filter (antialias=True, align_corners=False, in float32) and rounded back to uint8.
+Only then does an extractor see them, so every extractor gets the same pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from distgan.errors import DistganError
+
+INPUT_SIZE = 299
+RESIZER = "torch-bicubic-antialias-299-uint8"
+TORCH_FIDELITY = "torch-fidelity"
+
+
+class EvaluationError(DistganError):
+    """An evaluation cannot run as configured (extractor missing, too few images, ...)."""
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """Generator output in [-1, 1] -> uint8, rounded as distgan's PNG grids are."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def prepare(images: Tensor) -> Tensor:
+    """uint8 [N, 1 or 3, H, W] -> uint8 [N, 3, 299, 299] by the pinned resizer."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"prepare expects uint8 images, got {images.dtype}")
+    x = images.float()
+    if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bicubic", align_corners=False, antialias=True)
+    x = x.round_().clamp_(0, 255).to(torch.uint8)
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+class Extractor:
+    """Maps prepared uint8 images to (features [N, D], logits [N, K] or None)."""
+
+    name: str
+    has_logits: bool
+
+    def __call__(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+
+class TorchScriptExtractor(Extractor):
+    """A TorchScript network taking float [N, 3, 299, 299] in [-1, 1] and returning features,
+    or a (features, logits) tuple. `../shared/tools/fid-inception` writes the standard one."""
+
+    def __init__(self, path: str | Path, device: torch.device) -> None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise EvaluationError(f"eval.inception={path}: no such file; give a TorchScript network "
+                                  f"(tools: fid-inception PATH writes the standard FID Inception) or {TORCH_FIDELITY}")
+        try:
+            self.net = torch.jit.load(str(path), map_location=device).eval()
+        except Exception as err:
+            raise EvaluationError(f"eval.inception={path} is not a TorchScript file "
+                                  f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+        self.name = f"torchscript:{path.name}@{digest}"
+        self.device = device
+        probe = self.net(torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE, device=device))
+        self.has_logits = isinstance(probe, (tuple, list))
+
+    @torch.no_grad()
+    def __call__(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
+        out = self.net(images.to(self.device).float().div(127.5).sub(1.0))
+        if isinstance(out, (tuple, list)):
+            return out[0].flatten(1), out[1].flatten(1)
+        return out.flatten(1), None
+
+
+class TorchFidelityExtractor(Extractor):
+    """The standard FID Inception-v3 (TF 2015-12-05 graph) from torch-fidelity, which
+    downloads its weights to the torch hub cache on first use. Takes uint8 directly."""
+
+    name = "torch-fidelity:inception-v3-compat"
+    has_logits = True
+
+    def __init__(self, device: torch.device) -> None:
+        try:
+            from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+        except ImportError:
+            raise EvaluationError("eval.inception=torch-fidelity needs torch-fidelity: pip install 'distgan[eval]', "
+                                  "or give a TorchScript file as eval.inception=PATH") from None
+        try:
+            self.net: nn.Module = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+        except Exception as err:
+            raise EvaluationError(f"torch-fidelity could not load its Inception weights ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0] if str(err) else ''}); without internet, write them "
+                                  f"with the fid-inception tool and set eval.inception=PATH") from None
+        self.net = self.net.to(device).eval()
+        self.device = device
+
+    @torch.no_grad()
+    def __call__(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
+        features, logits = self.net(images.to(self.device))
+        return features.flatten(1), logits.flatten(1)
+
+
+def build_extractor(spec: str, device: torch.device) -> Extractor:
+    """`torch-fidelity` or a path to a TorchScript file."""
+    if spec == TORCH_FIDELITY:
+        return TorchFidelityExtractor(device)
+    return TorchScriptExtractor(spec, device)
