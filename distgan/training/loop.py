@@ -8,6 +8,7 @@ frozen so no D gradient hook or all-reduce fires; only the optimizer of the phas
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from distgan.training.consistency import check_ranks_agree
 from distgan.training.ema import GeneratorEMA
 from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.noise import GlobalNoise
+from distgan.training.preemption import PreemptionWatch
 from distgan.training.setup import make_accelerator, make_optimizer
 from distgan.training.state import TrainState
 from distgan.training.tracking import log_sample_grid, log_scalars, start_tracking
@@ -152,6 +154,7 @@ class Trainer:
         bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                    disable=not (acc.is_main_process and cfg.train.progress))
         tick, tick_images = time.perf_counter(), state.data_position
+        watch, saved_step = PreemptionWatch(acc), -1
         while state.step < total:
             last = state.step + 1 == total
             log_now = (state.step + 1) % cfg.train.log_every == 0 or last
@@ -176,6 +179,11 @@ class Trainer:
                 self.save_samples(step)
             if cfg.train.checkpoint_every and (step % cfg.train.checkpoint_every == 0 or last):
                 checkpoint.save_checkpoint(acc, self.checkpoint_root, step, cfg.train.keep_checkpoints)
+                saved_step = step
+            if not last and (received := watch.stop_requested()):
+                bar.close()
+                return self.stop_early(watch, received, saved_step)
+        watch.close()
         bar.close()
         self.save_final()
         for tracker in acc.trackers:
@@ -184,6 +192,19 @@ class Trainer:
         # leaves it once the models are gone (distgan.train).
         acc.wait_for_everyone()
         acc.print(f"distgan: done at step {state.step}; outputs in {self.out.resolve()}")
+        return self.out
+
+    def stop_early(self, watch: PreemptionWatch, received: signal.Signals, saved_step: int) -> Path:
+        """Preempted: checkpoint this step on every rank, requeue on the requeue signal, return."""
+        acc, step = self.accelerator, self.state.step
+        if saved_step != step:
+            checkpoint.save_checkpoint(acc, self.checkpoint_root, step, self.cfg.train.keep_checkpoints)
+        for tracker in acc.trackers:
+            tracker.finish()
+        acc.wait_for_everyone()  # every rank is past the checkpoint before the requeue kills the steps
+        status = watch.requeue() if received == watch.requeue_signal else "not requeued (SIGTERM)"
+        acc.print(f"distgan: stopped at step {step} on {received.name}: checkpoint "
+                  f"{self.checkpoint_root / f'step_{step}'} written; {status}")
         return self.out
 
     def save_samples(self, step: int) -> Path | None:
