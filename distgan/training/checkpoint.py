@@ -119,8 +119,9 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int) 
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     error = _attempt(lambda: accelerator.save_state(str(tmp), safe_serialization=True))
-    if _all_ranks_ok(accelerator, error is None) and accelerator.is_main_process:
-        error = _attempt(lambda: _seal(tmp, final, root))
+    if _all_ranks_ok(accelerator, error is None):
+        if accelerator.is_main_process:
+            error = _attempt(lambda: _seal(tmp, final, root))
     elif error is None:
         error = "another process could not write its part"
     if not _all_ranks_ok(accelerator, error is None):
@@ -128,7 +129,7 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int) 
             shutil.rmtree(tmp, ignore_errors=True)  # give the space back
         previous = list_checkpoints(root)
         kept = f"the newest checkpoint is still {previous[-1]}" if previous else "no earlier checkpoint exists"
-        raise CheckpointError(f"could not write checkpoint {final}: {error or 'another process failed'}; {kept}")
+        raise CheckpointError(f"could not write checkpoint {final}: {error or 'the main process could not seal it'}; {kept}")
     if accelerator.is_main_process:
         for old in list_checkpoints(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)

@@ -9,6 +9,7 @@ frozen so no D gradient hook or all-reduce fires; only the optimizer of the phas
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -201,10 +202,13 @@ class Trainer:
             checkpoint.save_checkpoint(acc, self.checkpoint_root, step, self.cfg.train.keep_checkpoints)
         for tracker in acc.trackers:
             tracker.finish()
+        if "wandb" in sys.modules:  # stop its service now: the requeue's SIGTERM would kill it mid-teardown
+            sys.modules["wandb"].teardown()
         acc.wait_for_everyone()  # every rank is past the checkpoint before the requeue kills the steps
-        status = watch.requeue() if received == watch.requeue_signal else "not requeued (SIGTERM)"
-        acc.print(f"distgan: stopped at step {step} on {received.name}: checkpoint "
-                  f"{self.checkpoint_root / f'step_{step}'} written; {status}")
+        if acc.is_main_process:
+            status = watch.requeue() if received == watch.requeue_signal else "not requeued (SIGTERM)"
+            print(f"distgan: stopped at step {step} on {received.name}: checkpoint "
+                  f"{self.checkpoint_root / f'step_{step}'} written; {status}", flush=True)
         return self.out
 
     def save_samples(self, step: int) -> Path | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from types import FrameType
 
 import torch
@@ -104,8 +103,3 @@ def slurm_job_id() -> str | None:
     if array_job and task:
         return f"{array_job}_{task}"
     return os.environ.get("SLURM_JOB_ID")
-
-
-def report(accelerator: Accelerator, message: str) -> None:
-    if accelerator.is_main_process:
-        print(f"distgan: {message}", file=sys.stdout, flush=True)
