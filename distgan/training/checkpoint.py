@@ -125,11 +125,14 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int) 
     elif error is None:
         error = "another process could not write its part"
     if not _all_ranks_ok(accelerator, error is None):
+        previous = list_checkpoints(root)
+        # torch.save reports a full disk as "unexpected pos"; the free space says what happened.
+        full = _disk_full_note(root, previous[-1] if previous else None)
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)  # give the space back
-        previous = list_checkpoints(root)
         kept = f"the newest checkpoint is still {previous[-1]}" if previous else "no earlier checkpoint exists"
-        raise CheckpointError(f"could not write checkpoint {final}: {error or 'the main process could not seal it'}; {kept}")
+        raise CheckpointError(f"could not write checkpoint {final}: {full}{error or 'the main process could not seal it'}; "
+                              f"{kept}")
     if accelerator.is_main_process:
         for old in list_checkpoints(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -155,6 +158,14 @@ def _all_ranks_ok(accelerator: Accelerator, ok: bool) -> bool:
         return ok
     failed = torch.tensor([0 if ok else 1], device=accelerator.device)
     return int(accelerator.reduce(failed, reduction="sum").item()) == 0
+
+
+def _disk_full_note(root: Path, previous: Path | None) -> str:
+    free = shutil.disk_usage(root).free
+    needed = sum(f.stat().st_size for f in previous.rglob("*") if f.is_file()) if previous else 0
+    if free >= max(needed, 1 << 20):
+        return ""
+    return f"the disk is full ({free / 2**20:.1f} MiB free, a checkpoint takes {needed / 2**20:.1f} MiB): "
 
 
 def _seal(tmp: Path, final: Path, root: Path) -> None:
