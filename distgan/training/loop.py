@@ -8,6 +8,8 @@ frozen so no D gradient hook or all-reduce fires; only the optimizer of the phas
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +35,7 @@ from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.noise import GlobalNoise, mix_seed
 from distgan.training.nonfinite import NonFiniteGuard, Verdict
 from distgan.training.precision import PhaseScalers
+from distgan.training.preemption import PreemptionWatch
 from distgan.training.setup import make_accelerator, make_optimizer
 from distgan.training.state import TrainState
 from distgan.training.tracking import log_sample_grid, log_scalars, start_tracking
@@ -189,6 +192,7 @@ class Trainer:
         bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                    disable=not (acc.is_main_process and cfg.train.progress))
         tick, tick_images = time.perf_counter(), state.data_position
+        watch, saved_step = PreemptionWatch(acc), -1
         while state.step < total:
             last = state.step + 1 == total
             log_now = (state.step + 1) % cfg.train.log_every == 0 or last
@@ -229,6 +233,11 @@ class Trainer:
                 tick += self.evaluation.run(step)  # evaluation time is not training throughput
             if checkpoint_now:
                 checkpoint.save_checkpoint(acc, self.checkpoint_root, step, cfg.train.keep_checkpoints)
+                saved_step = step
+            if not last and (received := watch.stop_requested()):
+                bar.close()
+                return self.stop_early(watch, received, saved_step)
+        watch.close()
         bar.close()
         self.save_final()
         for tracker in acc.trackers:
@@ -262,6 +271,27 @@ class Trainer:
         raise NonFiniteError(f"{verdict.reason} at step {step} (train.on_nonfinite={self.cfg.train.on_nonfinite}); "
                              f"{kept}; lower optim.g.lr/optim.d.lr, add loss.r1_gamma, or use "
                              f"train.on_nonfinite=rollback with train.checkpoint_every")
+
+    def stop_early(self, watch: PreemptionWatch, received: signal.Signals, saved_step: int) -> Path:
+        """Preempted: checkpoint this step on every rank, requeue on the requeue signal, return."""
+        acc, step = self.accelerator, self.state.step
+        if saved_step != step:
+            verdict = self.guard.verdict(acc)  # judged before it is saved, as in run()
+            if verdict.action == "stop":
+                self._act_on(verdict, step)
+            # A due rollback needs no checkpoint: the requeued job resumes from its target.
+            if verdict.action == "continue":
+                checkpoint.save_checkpoint(acc, self.checkpoint_root, step, self.cfg.train.keep_checkpoints)
+        for tracker in acc.trackers:
+            tracker.finish()
+        if "wandb" in sys.modules:  # stop its service now: the requeue's SIGTERM would kill it mid-teardown
+            sys.modules["wandb"].teardown()
+        acc.wait_for_everyone()  # every rank is past the checkpoint before the requeue kills the steps
+        if acc.is_main_process:
+            status = watch.requeue() if received == watch.requeue_signal else "not requeued (SIGTERM)"
+            print(f"distgan: stopped at step {step} on {received.name}: checkpoint "
+                  f"{self.checkpoint_root / f'step_{step}'} written; {status}", flush=True)
+        return self.out
 
     def save_samples(self, step: int) -> Path | None:
         """A fixed-noise grid from the EMA generator, drawn on the main process only.

@@ -112,13 +112,19 @@ def test_resume_refusals_keep_what_is_saved(tmp_path: Path, mnist_dir: Path):
         Trainer(tiny_config(out, mnist_dir, "train.resume=never"))
     # A torn newest checkpoint: auto falls back to the previous one; naming it fails clearly.
     (out / "checkpoints" / "step_2" / "optimizer_1.bin").unlink()
-    with pytest.raises(CheckpointError, match="incomplete checkpoint, missing optimizer_1.bin"):
+    with pytest.raises(CheckpointError, match="damaged checkpoint, .*step_2/optimizer_1.bin is missing"):
         Trainer(tiny_config(out, mnist_dir, f"train.resume={out / 'checkpoints' / 'step_2'}"))
-    with pytest.warns(UserWarning, match="skipping incomplete checkpoint"):
+    with pytest.warns(UserWarning, match="skipping damaged checkpoint .*step_2/optimizer_1.bin is missing"):
         trainer = Trainer(tiny_config(out, mnist_dir, "train.resume=auto", "train.steps=3"))
     assert trainer.state.step == 1
-    # A corrupt file inside a complete-looking checkpoint names the checkpoint.
+    # With every checkpoint damaged, auto refuses rather than start over on top of them.
     (out / "checkpoints" / "step_1" / "model.safetensors").write_bytes(b"garbage")
+    reset_accelerate()
+    with pytest.raises(CheckpointError, match=r"every checkpoint in .* is damaged \(newest: .*step_1/model.safetensors "
+                                              r"has 7 bytes"), pytest.warns(UserWarning):
+        Trainer(tiny_config(out, mnist_dir, "train.resume=auto"))
+    # A checkpoint without a manifest (written before manifests) that fails to load is named.
+    (out / "checkpoints" / "step_1" / "distgan_manifest.json").unlink()
     reset_accelerate()
     with pytest.raises(CheckpointError, match=r"checkpoint .*step_1 cannot be loaded"), pytest.warns(UserWarning):
         Trainer(tiny_config(out, mnist_dir, "train.resume=auto"))
