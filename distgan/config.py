@@ -38,6 +38,9 @@ class DataConfig(_Section):
     resolution: int = Field(32, ge=8)
     channels: Literal[1, 3] | None = None
     num_workers: int = Field(2, ge=0)
+    in_memory: bool | Literal["auto"] = "auto"
+    on_device: bool = True
+    cache_dir: str | None = None
 
 
 class ModelConfig(_Section):
@@ -86,7 +89,10 @@ class TrainConfig(_Section):
     checkpoint_every: int = Field(1000, ge=0)
     keep_checkpoints: int = Field(3, ge=1)
     resume: str = "auto"
-    mixed_precision: Literal["no", "fp16", "bf16"] | None = None
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] | None = "auto"
+    channels_last: bool | Literal["auto"] = "auto"
+    compile: bool = False
+    compile_backend: str = "inductor"
     progress: bool = True
     consistency_check_every: int = Field(0, ge=0)
 

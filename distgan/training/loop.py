@@ -19,16 +19,18 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from distgan.config import Config
-from distgan.data import build_dataset, build_loader, to_float_images
+from distgan.data import build_dataset, to_float_images
 from distgan.errors import CheckpointError
 from distgan.losses import build_loss
 from distgan.models import build_models
 from distgan.training import checkpoint
+from distgan.training.batches import real_batches
 from distgan.training.consistency import check_ranks_agree
 from distgan.training.ema import GeneratorEMA
 from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.noise import GlobalNoise
 from distgan.training.setup import make_accelerator, make_optimizer
+from distgan.training.speed import channels_last_images, compile_forward, eager_if, to_channels_last, wants_channels_last
 from distgan.training.state import TrainState
 from distgan.training.tracking import log_sample_grid, log_scalars, start_tracking
 from distgan.utils.images import save_image_grid
@@ -52,12 +54,17 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         nets = build_models(cfg.model, channels=self.channels, resolution=self.resolution)
         self.z_dim = nets.z_dim
+        self.channels_last = wants_channels_last(cfg.train.channels_last, acc.device, nets.generator, nets.discriminator)
+        if self.channels_last:
+            to_channels_last(nets.generator, nets.discriminator)
         opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
         opt_d = make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
         self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
         # The same parameters, without the DDP/autocast wrappers.
         self.G_plain, self.D_plain = acc.unwrap_model(self.G), acc.unwrap_model(self.D)
         self.ema = GeneratorEMA(self.G_plain, cfg.ema).to(acc.device)
+        if cfg.train.compile:  # after the EMA copy, which must stay a plain module
+            compile_forward(self.G_plain, self.D_plain, backend=cfg.train.compile_backend)
         self.loss = build_loss(cfg.loss)
         self.state = TrainState()
         acc.register_for_checkpointing(self.ema, self.state)
@@ -70,9 +77,7 @@ class Trainer:
                     f"resume from an older one with train.resume=PATH") from err
             acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
 
-        micro = cfg.train.batch_size // cfg.train.grad_accum
-        loader = build_loader(self.dataset, micro, cfg.seed, self.state.data_position, cfg.data.num_workers)
-        self.loader = acc.prepare(loader)
+        self.loader = real_batches(self.dataset, cfg, acc, self.state.data_position)
         self.noise = GlobalNoise(cfg.seed, cfg.train.batch_size, cfg.train.grad_accum,
                                  acc.process_index, acc.num_processes, acc.device)
         gen = torch.Generator().manual_seed(cfg.seed)
@@ -92,9 +97,10 @@ class Trainer:
         for k in range(n_critic):
             d_step = state.step * n_critic + k
             apply_r1 = self.loss.r1_due(d_step)
+            differentiates_twice = apply_r1 or self.loss.uses_gradient_penalty
             for micro in range(accum):
                 real = next_real()
-                with acc.accumulate(self.G, self.D):
+                with acc.accumulate(self.G, self.D), eager_if(differentiates_twice and cfg.train.compile):
                     z = self.noise.normal((d_step, PHASE_D), (self.z_dim,), micro)
                     with torch.no_grad():
                         fake = self.G(z)
@@ -127,6 +133,17 @@ class Trainer:
         state.data_position += n_critic * cfg.train.batch_size
         self.ema.update(self.G_plain, state.step * cfg.train.batch_size, cfg.train.batch_size)
 
+    def real_images(self) -> Callable[[], Tensor]:
+        """The "next real batch" of `train_step`: this rank's float images in [-1, 1]."""
+        batches = iter(self.loader)  # once: a new iter() would restart the stream
+        channels_last = self.channels_last
+
+        def next_real() -> Tensor:
+            images = to_float_images(next(batches)["image"])
+            return channels_last_images(images) if channels_last else images
+
+        return next_real
+
     def _grad_scale(self) -> Tensor | None:
         # The fp16 scale as a device tensor: reading it as a float would sync with the host.
         scaler = self.accelerator.scaler
@@ -144,11 +161,7 @@ class Trainer:
         total = cfg.train.steps
         acc.print(f"distgan: {acc.num_processes} process(es), writing to {self.out.resolve()} "
                   f"(config.yaml, metrics.jsonl, samples/, checkpoints/, final/)")
-        batches = iter(self.loader)
-
-        def next_real() -> Tensor:
-            return to_float_images(next(batches)["image"])
-
+        next_real = self.real_images()
         bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                    disable=not (acc.is_main_process and cfg.train.progress))
         tick, tick_images = time.perf_counter(), state.data_position
