@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 from distgan.errors import DistganError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PRESET = "mnist_dcgan"
 BUILTIN_MODELS = ("mlp", "dcgan", "resnet")
@@ -93,6 +93,11 @@ class TrainConfig(_Section):
     channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False
     compile_backend: str = "inductor"
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        return "no" if value is False else value  # YAML reads a bare `no` as false
     progress: bool = True
     consistency_check_every: int = Field(0, ge=0)
 

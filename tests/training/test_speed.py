@@ -104,3 +104,9 @@ def test_precision_default(monkeypatch):
     assert not wants_channels_last("auto", torch.device("cpu"), torch.nn.Conv2d(1, 1, 1))
     assert wants_channels_last("auto", torch.device("cuda"), torch.nn.Conv2d(1, 1, 1))
     assert not wants_channels_last("auto", torch.device("cuda"), torch.nn.Linear(1, 1))
+
+
+def test_bare_no_on_the_command_line_means_fp32():
+    from distgan.config import load_config
+
+    assert load_config("mnist_dcgan", ["train.mixed_precision=no"]).train.mixed_precision == "no"
