@@ -31,7 +31,8 @@ def resolve_mixed_precision(requested: str | None) -> str | None:
     launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
     if launcher in ("fp16", "bf16"):
         return launcher
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+    # Native bf16 only (Ampere and newer): on older cards it is emulated and slower than fp32.
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False):
         return "bf16"
     return "no"
 

@@ -96,7 +96,7 @@ def test_data_path_choice(tmp_path: Path, mnist_dir: Path):
 
 def test_precision_default(monkeypatch):
     monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
-    expected = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    expected = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False) else "no"
     assert resolve_mixed_precision("auto") == expected
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")  # `accelerate launch --mixed_precision fp16`
     assert resolve_mixed_precision("auto") == "fp16"
@@ -110,3 +110,16 @@ def test_bare_no_on_the_command_line_means_fp32():
     from distgan.config import load_config
 
     assert load_config("mnist_dcgan", ["train.mixed_precision=no"]).train.mixed_precision == "no"
+
+
+@pytest.mark.slow
+def test_two_compiled_processes_match_one_eager(tmp_path: Path, mnist_dir: Path):
+    """Compiled forwards inside DDP (gloo), reading the in-memory data path on both ranks."""
+    from tests.training.helpers import launch, outcome
+
+    common = ["train.steps=4", "train.n_critic=2", "loss.r1_gamma=0.5", "loss.r1_interval=3"]
+    eager = final_weights(train_in_process(tmp_path / "one", mnist_dir, *common))
+    result = launch(tmp_path / "two", mnist_dir, 2, *common, "train.compile=true", "train.compile_backend=aot_eager")
+    assert result.returncode == 0, outcome(result)
+    assert "distgan: 2 process(es)" in result.stdout
+    assert max_abs_diff(eager, final_weights(tmp_path / "two")) < 1e-4
