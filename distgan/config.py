@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 from distgan.errors import DistganError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PRESET = "mnist_dcgan"
 BUILTIN_MODELS = ("mlp", "dcgan", "resnet")
@@ -38,6 +38,9 @@ class DataConfig(_Section):
     resolution: int = Field(32, ge=8)
     channels: Literal[1, 3] | None = None
     num_workers: int = Field(2, ge=0)
+    in_memory: bool | Literal["auto"] = "auto"
+    on_device: bool = True
+    cache_dir: str | None = None
 
 
 class ModelConfig(_Section):
@@ -87,7 +90,15 @@ class TrainConfig(_Section):
     checkpoint_every: int = Field(1000, ge=0)
     keep_checkpoints: int = Field(3, ge=1)
     resume: str = "auto"
-    mixed_precision: Literal["no", "fp16", "bf16"] | None = None
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] | None = "auto"
+    channels_last: bool | Literal["auto"] = "auto"
+    compile: bool = False
+    compile_backend: str = "inductor"
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        return "no" if value is False else value  # YAML reads a bare `no` as false
     progress: bool = True
     consistency_check_every: int = Field(0, ge=0)
     on_nonfinite: Literal["skip", "rollback", "stop"] = "skip"

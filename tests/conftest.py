@@ -36,3 +36,10 @@ def _fresh_accelerate_state():
     from tests.training.helpers import reset_accelerate
 
     reset_accelerate()
+
+
+@pytest.fixture(autouse=True)
+def _private_decode_cache(tmp_path_factory, monkeypatch):
+    # In-memory datasets are decoded once into a cache; keep the tests' caches out of ~/.cache
+    # (launched runs inherit the variable).
+    monkeypatch.setenv("DISTGAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "distgan-cache"))

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from distgan.config import Config
-from distgan.data import build_dataset, build_loader, to_float_images
+from distgan.data import build_dataset, to_float_images
 from distgan.errors import CheckpointError, NonFiniteError
 from distgan.evaluation.curves import draw_curves
 from distgan.losses import build_loss
@@ -29,6 +29,7 @@ from distgan.models import build_models
 from distgan.models.checks import has_batch_stats
 from distgan.models.sync_bn import convert_sync_batchnorm
 from distgan.training import checkpoint
+from distgan.training.batches import real_batches
 from distgan.training.consistency import check_ranks_agree
 from distgan.training.ema import GeneratorEMA
 from distgan.training.metrics import DeviceMeter, JsonlLog
@@ -37,6 +38,7 @@ from distgan.training.nonfinite import NonFiniteGuard, Verdict
 from distgan.training.precision import PhaseScalers
 from distgan.training.preemption import PreemptionWatch
 from distgan.training.setup import make_accelerator, make_optimizer
+from distgan.training.speed import channels_last_images, compile_forward, eager_if, to_channels_last, wants_channels_last
 from distgan.training.state import TrainState
 from distgan.training.tracking import log_sample_grid, log_scalars, start_tracking
 from distgan.utils.images import save_image_grid
@@ -65,12 +67,17 @@ class Trainer:
                 acc.print("distgan: note: model.sync_bn=true but neither network has BatchNorm layers")
             nets.generator = convert_sync_batchnorm(nets.generator, acc.device)
             nets.discriminator = convert_sync_batchnorm(nets.discriminator, acc.device)
+        self.channels_last = wants_channels_last(cfg.train.channels_last, acc.device, nets.generator, nets.discriminator)
+        if self.channels_last:
+            to_channels_last(nets.generator, nets.discriminator)
         opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
         opt_d = make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
         self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
         # The same parameters, without the DDP/autocast wrappers.
         self.G_plain, self.D_plain = acc.unwrap_model(self.G), acc.unwrap_model(self.D)
         self.ema = GeneratorEMA(self.G_plain, cfg.ema).to(acc.device)
+        if cfg.train.compile:  # after the EMA copy, which must stay a plain module
+            compile_forward(self.G_plain, self.D_plain, backend=cfg.train.compile_backend)
         self.loss = build_loss(cfg.loss)
         self.state = TrainState()
         self.scalers = PhaseScalers(acc)
@@ -108,9 +115,7 @@ class Trainer:
     def _start_streams(self) -> None:
         """The data stream from the state's position; after a rollback, a fresh noise stream."""
         cfg = self.cfg
-        micro = cfg.train.batch_size // cfg.train.grad_accum
-        loader = build_loader(self.dataset, micro, cfg.seed, self.state.data_position, cfg.data.num_workers)
-        self.loader = self.accelerator.prepare(loader)
+        self.loader = real_batches(self.dataset, cfg, self.accelerator, self.state.data_position)
         self.noise.seed = mix_seed(cfg.seed, self.state.rollbacks) if self.state.rollbacks else cfg.seed
 
     # ---- one step ---------------------------------------------------------------------
@@ -120,10 +125,11 @@ class Trainer:
         for k in range(n_critic):
             d_step = state.step * n_critic + k
             apply_r1 = self.loss.r1_due(d_step)
+            differentiates_twice = apply_r1 or self.loss.uses_gradient_penalty
             self.scalers.use("d")
             for micro in range(accum):
                 real = next_real()
-                with acc.accumulate(self.G, self.D):
+                with acc.accumulate(self.G, self.D), eager_if(differentiates_twice and cfg.train.compile):
                     z = self.noise.normal((d_step, PHASE_D), (self.z_dim,), micro)
                     with torch.no_grad():
                         fake = self.G(z)
@@ -172,6 +178,18 @@ class Trainer:
             inner.step()
         self.guard.after_step(inner)
 
+    def real_images(self) -> Callable[[], Tensor]:
+        """The "next real batch" of `train_step`: this rank's float images in [-1, 1]."""
+        batches = iter(self.loader)  # once: a new iter() would restart the stream
+        channels_last = self.channels_last
+
+        def next_real() -> Tensor:
+            images = to_float_images(next(batches)["image"])
+            return channels_last_images(images) if channels_last else images
+
+        return next_real
+
+
     def _grad_norm(self, optimizer: torch.optim.Optimizer, model: nn.Module, phase: str) -> Tensor:
         if self.scalers.enabled:
             self.scalers.scalers[phase].unscale_(optimizer.optimizer)
@@ -184,11 +202,7 @@ class Trainer:
         total = cfg.train.steps
         acc.print(f"distgan: {acc.num_processes} process(es), writing to {self.out.resolve()} "
                   f"(config.yaml, metrics.jsonl, samples/, checkpoints/, final/)")
-        batches = iter(self.loader)
-
-        def next_real() -> Tensor:
-            return to_float_images(next(batches)["image"])
-
+        next_real = self.real_images()
         bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                    disable=not (acc.is_main_process and cfg.train.progress))
         tick, tick_images = time.perf_counter(), state.data_position
@@ -205,7 +219,7 @@ class Trainer:
                 verdict = self.guard.verdict(acc)
                 if verdict.action != "continue":
                     self._act_on(verdict, step)
-                    batches = iter(self.loader)
+                    next_real = self.real_images()
                     bar.reset(total=total)
                     bar.update(state.step)
                     continue

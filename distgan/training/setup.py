@@ -12,6 +12,7 @@ from accelerate.utils import ProjectConfiguration
 from torch import nn
 
 from distgan.config import Config, OptimizerConfig
+from distgan.training.speed import resolve_mixed_precision
 
 
 # accelerate's backward() and optimizer step() ask importlib whether the optional `lomo`
@@ -33,7 +34,8 @@ def make_accelerator(cfg: Config) -> Accelerator:
         # Without a GPU, processes started by `accelerate launch --multi_gpu` (torchrun) must
         # still form a gloo group; accelerate only does that when told it runs on the CPU.
         cpu=not torch.cuda.is_available(),
-        mixed_precision=cfg.train.mixed_precision,  # None: from `accelerate launch` / its config
+        # auto: bf16 on GPUs that support it unless the launcher asks for fp16; None: the launcher's.
+        mixed_precision=resolve_mixed_precision(cfg.train.mixed_precision),
         gradient_accumulation_steps=cfg.train.grad_accum,
         log_with=log_with,
         project_config=ProjectConfiguration(project_dir=cfg.output_dir, logging_dir=f"{cfg.output_dir}/tensorboard"),
