@@ -62,6 +62,7 @@ MODELS = {
                  "model.g_width=128", "model.d_width=128", "model.g_norm=batch", "model.d_norm=batch"],
 }
 EMA_BETA = 0.999
+REFERENCE_LOSSES = ("hinge", "nonsaturating", "minimax")
 
 
 # ---- the hand-written loop ---------------------------------------------------------------
@@ -72,7 +73,9 @@ def d_loss(name: str, real: Tensor, fake: Tensor) -> Tensor:
 
 
 def g_loss(name: str, fake: Tensor) -> Tensor:
-    return -fake.mean() if name == "hinge" else F.softplus(-fake).mean()
+    if name == "hinge":
+        return -fake.mean()
+    return -F.softplus(fake).mean() if name == "minimax" else F.softplus(-fake).mean()
 
 
 class Reference:
@@ -158,8 +161,8 @@ def measure(model: str, args: argparse.Namespace, workdir: Path) -> dict:
                                "train.n_critic=1", "train.grad_accum=1", "loss.r1_gamma=0", "train.progress=false",
                                f"output_dir={workdir / model.replace(':', '-')}", "train.resume=never",
                                f"data.cache_dir={workdir / 'cache'}", *args.overrides])
-    if cfg.loss.name not in ("hinge", "nonsaturating"):
-        raise SystemExit(f"the hand-written loop implements hinge and nonsaturating, not {cfg.loss.name}: "
+    if cfg.loss.name not in REFERENCE_LOSSES:
+        raise SystemExit(f"the hand-written loop implements {', '.join(REFERENCE_LOSSES)}, not {cfg.loss.name}: "
                          f"add loss.name=hinge")
     trainer = Trainer(cfg)
     acc = trainer.accelerator
