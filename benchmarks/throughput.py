@@ -6,8 +6,8 @@
 
 One iteration = one D step on real+fake (one forward of both) + one G step with D frozen +
 an EMA update, Adam, images already on the device. Both sides get the same networks (same
-initial weights), batch, precision, memory format, optimizer kind (fused on CUDA, foreach
-on the CPU) and compile setting; the hand-written side is what a careful user writes with
+initial weights), batch, precision, memory format, optimizer kind (fused Adam, as the
+trainer's make_optimizer) and compile setting; the hand-written side is what a careful user writes with
 plain PyTorch (autocast, `torch.compile(model)`). Measured per model, in the same process:
 
 - `trainer`: `Trainer.train_step` on synthetic images already on the device;
@@ -89,9 +89,8 @@ class Reference:
         self.G_eager, self.D_eager = G, D
         self.G = torch.compile(G, backend=compile_backend) if compile_backend else G
         self.D = torch.compile(D, backend=compile_backend) if compile_backend else D
-        fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.g.lr, betas=cfg.optim.g.betas, **fast)
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.d.lr, betas=cfg.optim.d.betas, **fast)
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.optim.g.lr, betas=cfg.optim.g.betas, fused=True)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.optim.d.lr, betas=cfg.optim.d.betas, fused=True)
         self.ema = [p.detach().clone() for p in G.parameters()]
         self.loss, self.z_dim, self.device, self.dtype = cfg.loss.name, cfg.model.z_dim, device, dtype
 
