@@ -13,13 +13,8 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
-from safetensors import safe_open
-from safetensors.torch import load_file
 
-from distgan.config import Config
-from distgan.errors import DistganError, ModelError
-from distgan.models import build_models
+from distgan.errors import DistganError
 from distgan.utils.images import save_image_grid
 
 
@@ -34,22 +29,10 @@ def resolve_weights(source: str | Path) -> Path:
 
 def load_generator(source: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, int]:
     """Rebuilds G from the config stored in the weights file; returns (G in eval mode, z_dim)."""
-    path = resolve_weights(source)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        state = load_file(str(path), device="cpu")
-    except Exception as err:
-        raise DistganError(f"{path} is not a readable safetensors file ({err})") from None
-    if not {"distgan_config", "channels", "resolution"} <= metadata.keys():
-        raise DistganError(f"{path} has no distgan config in its metadata: was it written by distgan?")
-    cfg = Config.model_validate(yaml.safe_load(metadata["distgan_config"]))
-    nets = build_models(cfg.model, channels=int(metadata["channels"]), resolution=int(metadata["resolution"]))
-    try:
-        nets.generator.load_state_dict(state)
-    except RuntimeError as err:
-        raise ModelError(f"{path} does not match model {cfg.model.name}: {str(err).splitlines()[0]}") from None
-    return nets.generator.to(device).eval(), nets.z_dim
+    from distgan.evaluation.loading import load_network
+
+    generator, _, z_dim = load_network(resolve_weights(source), device)
+    return generator, z_dim
 
 
 @torch.no_grad()
