@@ -43,33 +43,48 @@ class GANLoss:
         apply_r1: bool,
         draw_uniform: UniformDraw,
         grad_scale: Tensor | None = None,
+        penalty_net: nn.Module | None = None,
     ) -> PhaseOutput:
-        """D's loss on real and (detached) fake images in one forward pass."""
+        """D's loss on real and (detached) fake images in one forward pass.
+
+        `penalty_net`: differentiate R1 / the gradient penalty through separate forwards of this
+        module instead of through D's main forward (DeepSpeed: the engine's forward hooks its
+        output into the engine's backward bookkeeping, which `autograd.grad` must not trigger).
+        """
         n = real.shape[0]
-        if apply_r1:
+        shared = penalty_net is None
+        if apply_r1 and shared:
             real = real.detach().requires_grad_(True)
         inputs = [real, fake.detach()]
         if self.uses_gradient_penalty:
             alpha = draw_uniform((1, 1, 1)).to(real.dtype)
             mixed = torch.lerp(fake.detach(), real.detach(), alpha).requires_grad_(True)
-            inputs.append(mixed)
+            if shared:
+                inputs.append(mixed)
         logits = D(torch.cat(inputs)).float()
         logits_real, logits_fake = logits[:n], logits[n : 2 * n]
         loss = self.terms.d_real(logits_real).mean() + self.terms.d_fake(logits_fake).mean()
         stats = {"d_real": logits_real.detach().mean(), "d_fake": logits_fake.detach().mean()}
 
         if apply_r1:
-            penalty = input_gradient_norm_sq(logits_real, real, grad_scale).mean()
+            r1_real, r1_logits = (real, logits_real) if shared else self._forward_for_penalty(penalty_net, real)
+            penalty = input_gradient_norm_sq(r1_logits, r1_real, grad_scale).mean()
             # The lazy interval multiplies the weight so the average regularisation is unchanged.
             loss = loss + penalty * (self.cfg.r1_gamma / 2 * self.cfg.r1_interval)
             stats["r1"] = penalty.detach()
         if self.uses_gradient_penalty:
-            norm = (input_gradient_norm_sq(logits[2 * n :], inputs[2], grad_scale) + 1e-12).sqrt()
+            gp_logits = logits[2 * n :] if shared else penalty_net(mixed).float()
+            norm = (input_gradient_norm_sq(gp_logits, mixed, grad_scale) + 1e-12).sqrt()
             penalty = (norm - 1.0).square().mean()
             loss = loss + self.cfg.gp_weight * penalty
             stats["gp"] = penalty.detach()
         stats["loss_d"] = loss.detach()
         return PhaseOutput(loss, stats)
+
+    @staticmethod
+    def _forward_for_penalty(net: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
+        images = images.detach().requires_grad_(True)
+        return images, net(images).float()
 
     def generator(self, D: nn.Module, fake: Tensor) -> PhaseOutput:
         """G's loss through a frozen D."""

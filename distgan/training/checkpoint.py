@@ -106,8 +106,11 @@ def resolve_resume(resume: str, root: Path) -> Path | None:
     return path
 
 
-def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int) -> Path:
+def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int,
+                    write: Callable[[str], None] | None = None) -> Path:
     """Writes `root/step_<step>` atomically and prunes to the newest `keep`. Call on every rank.
+
+    `write(directory)` writes the state (default: `accelerator.save_state`).
 
     If any rank fails to write (a full disk, say), every rank raises CheckpointError, the
     partial directory is removed and the previous checkpoints are left as they were.
@@ -118,7 +121,8 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int) 
         root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
-    error = _attempt(lambda: accelerator.save_state(str(tmp), safe_serialization=True))
+    write = write or (lambda directory: accelerator.save_state(directory, safe_serialization=True))
+    error = _attempt(lambda: write(str(tmp)))
     if _all_ranks_ok(accelerator, error is None):
         if accelerator.is_main_process:
             error = _attempt(lambda: _seal(tmp, final, root))

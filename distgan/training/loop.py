@@ -31,6 +31,8 @@ from distgan.models.sync_bn import convert_sync_batchnorm
 from distgan.training import checkpoint
 from distgan.training.batches import real_batches
 from distgan.training.consistency import check_ranks_agree
+from distgan.training.deepspeed_engines import (check_supported, engine_grad_norm, engine_skipped,
+                                                 prepare_engines, uses_deepspeed)
 from distgan.training.ema import GeneratorEMA
 from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.noise import GlobalNoise, mix_seed
@@ -46,6 +48,7 @@ from distgan.utils.images import save_image_grid
 # Keys that separate the noise streams of the phases (see distgan.training.noise).
 PHASE_D, PHASE_G, PHASE_GP = 0, 1, 2
 SAMPLE_GRID_SIZE = 64
+GENERATOR_ENGINE_DIR = "generator_engine"  # G's DeepSpeed engine inside a checkpoint
 
 
 class Trainer:
@@ -53,6 +56,9 @@ class Trainer:
         self.cfg = cfg
         self.accelerator = acc = accelerator or make_accelerator(cfg)
         cfg.check_world(acc.num_processes)
+        self.deepspeed = uses_deepspeed(acc)
+        if self.deepspeed:
+            check_supported(cfg)
         self.out = Path(cfg.output_dir)
         self.checkpoint_root = self.out / "checkpoints"
         resume_from = checkpoint.resolve_resume(cfg.train.resume, self.checkpoint_root)
@@ -72,9 +78,19 @@ class Trainer:
             to_channels_last(nets.generator, nets.discriminator)
         opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
         opt_d = make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
-        self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
+        if self.deepspeed:  # one engine per network, G's on a second Accelerator
+            engines = prepare_engines(acc, cfg, nets.generator, nets.discriminator, opt_g, opt_d)
+            self.G, self.D, self.opt_g, self.opt_d = engines.G, engines.D, engines.opt_g, engines.opt_d
+            self.accelerator_g = engines.accelerator_g
+            acc.print(f"distgan: DeepSpeed ZeRO-{acc.state.deepspeed_plugin.zero_stage}, one engine per network")
+        else:
+            self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
+            self.accelerator_g = acc
         # The same parameters, without the DDP/autocast wrappers.
         self.G_plain, self.D_plain = acc.unwrap_model(self.G), acc.unwrap_model(self.D)
+        # The frozen D that the G phase differentiates through. A DeepSpeed engine's forward hooks
+        # its output into the engine's own backward bookkeeping, which must not run for D there.
+        self.D_in_g_phase = self.D_plain if self.deepspeed else self.D
         self.ema = GeneratorEMA(self.G_plain, cfg.ema).to(acc.device)
         if cfg.train.compile:  # after the EMA copy, which must stay a plain module
             compile_forward(self.G_plain, self.D_plain, backend=cfg.train.compile_backend)
@@ -107,10 +123,19 @@ class Trainer:
     def _load_checkpoint(self, path: Path) -> None:
         try:
             self.accelerator.load_state(str(path))
+            if self.deepspeed:
+                self.accelerator_g.load_state(str(path / GENERATOR_ENGINE_DIR))
         except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
             raise CheckpointError(
                 f"checkpoint {path} cannot be loaded ({type(err).__name__}: {str(err).splitlines()[0]}); "
                 f"resume from an older one with train.resume=PATH") from err
+
+    def _save_state(self, directory: str) -> None:
+        """Everything a resume needs into `directory`; under DeepSpeed, G's engine in a subdirectory
+        (the two Accelerators' file names would collide)."""
+        self.accelerator.save_state(directory, safe_serialization=True)
+        if self.deepspeed:
+            self.accelerator_g.save_state(str(Path(directory) / GENERATOR_ENGINE_DIR))
 
     def _start_streams(self) -> None:
         """The data stream from the state's position; after a rollback, a fresh noise stream."""
@@ -136,13 +161,12 @@ class Trainer:
                     out = self.loss.discriminator(
                         self.D, real, fake, apply_r1=apply_r1, grad_scale=self.scalers.scale("d"),
                         draw_uniform=lambda shape, m=micro: self.noise.uniform((d_step, PHASE_GP), shape, m),
+                        penalty_net=self.D_plain if self.deepspeed else None,
                     )
                     acc.backward(out.loss)
                     self.guard.note_loss(out.loss)
                     if acc.sync_gradients:
-                        if want_grad_norms and k == n_critic - 1:
-                            out.stats["grad_norm_d"] = self._grad_norm(self.opt_d, self.D, "d")
-                        self._step(self.opt_d, "d")
+                        self._step(self.opt_d, self.D, "d", want_grad_norms and k == n_critic - 1, out.stats)
                     self.opt_d.zero_grad(set_to_none=True)
                 self.meter.add(out.stats)
             self.loss.after_discriminator_step(self.D)
@@ -152,13 +176,11 @@ class Trainer:
         for micro in range(accum):
             with acc.accumulate(self.G, self.D):
                 z = self.noise.normal((state.step, PHASE_G), (self.z_dim,), micro)
-                out = self.loss.generator(self.D, self.G(z))
-                acc.backward(out.loss)
+                out = self.loss.generator(self.D_in_g_phase, self.G(z))
+                self.accelerator_g.backward(out.loss)  # under DeepSpeed: G's engine, not D's
                 self.guard.note_loss(out.loss)
                 if acc.sync_gradients:
-                    if want_grad_norms:
-                        out.stats["grad_norm_g"] = self._grad_norm(self.opt_g, self.G, "g")
-                    self._step(self.opt_g, "g")
+                    self._step(self.opt_g, self.G, "g", want_grad_norms, out.stats)
                 self.opt_g.zero_grad(set_to_none=True)
             self.meter.add(out.stats)
         self.D.requires_grad_(True)
@@ -168,8 +190,16 @@ class Trainer:
         state.data_position += n_critic * cfg.train.batch_size
         self.ema.update(self.G_plain, state.step * cfg.train.batch_size, cfg.train.batch_size)
 
-    def _step(self, optimizer: torch.optim.Optimizer, phase: str) -> None:
+    def _step(self, optimizer: torch.optim.Optimizer, model: nn.Module, phase: str, want_grad_norm: bool,
+              stats: dict[str, Tensor]) -> None:
         """The phase's optimizer step, skipped on the device when a value is not finite."""
+        if self.deepspeed:  # the engine stepped inside backward and skipped a non-finite step itself
+            if want_grad_norm:
+                stats[f"grad_norm_{phase}"] = engine_grad_norm(model)
+            self.guard.after_engine_step(phase, engine_skipped(model), scaled=self.accelerator.mixed_precision == "fp16")
+            return
+        if want_grad_norm:
+            stats[f"grad_norm_{phase}"] = self._grad_norm(optimizer, model, phase)
         inner = optimizer.optimizer  # the torch optimizer inside accelerate's wrapper
         self.guard.before_step(inner, phase, scaled=self.scalers.enabled)
         if self.scalers.enabled:
@@ -246,7 +276,7 @@ class Trainer:
             if self.evaluation is not None and (step % cfg.eval.every == 0 or last):
                 tick += self.evaluation.run(step)  # evaluation time is not training throughput
             if checkpoint_now:
-                checkpoint.save_checkpoint(acc, self.checkpoint_root, step, cfg.train.keep_checkpoints)
+                checkpoint.save_checkpoint(acc, self.checkpoint_root, step, cfg.train.keep_checkpoints, self._save_state)
                 saved_step = step
             if not last and (received := watch.stop_requested()):
                 bar.close()
@@ -295,7 +325,8 @@ class Trainer:
                 self._act_on(verdict, step)
             # A due rollback needs no checkpoint: the requeued job resumes from its target.
             if verdict.action == "continue":
-                checkpoint.save_checkpoint(acc, self.checkpoint_root, step, self.cfg.train.keep_checkpoints)
+                checkpoint.save_checkpoint(acc, self.checkpoint_root, step, self.cfg.train.keep_checkpoints,
+                                           self._save_state)
         for tracker in acc.trackers:
             tracker.finish()
         if "wandb" in sys.modules:  # stop its service now: the requeue's SIGTERM would kill it mid-teardown

@@ -72,6 +72,18 @@ class NonFiniteGuard:
         self._step_skipped = torch.maximum(self._step_skipped, skip)
         self._loss_bad = torch.zeros_like(self._loss_bad)
 
+    def after_engine_step(self, phase: str, skipped: bool, scaled: bool) -> None:
+        """Under DeepSpeed, which skips a step with a non-finite gradient norm itself (on every rank)."""
+        skip = torch.full((), float(skipped), device=self._one.device)
+        index = self.PHASES.index(phase)
+        if scaled:  # fp16: each engine's loss scaler skipped it; finite loss means a routine overflow
+            self._overflows[index] += skip * (1 - self._loss_bad)
+            self._nonfinite[index] += self._loss_bad
+        else:
+            self._nonfinite[index] += torch.maximum(skip, self._loss_bad)
+        self._step_skipped = torch.maximum(self._step_skipped, torch.maximum(skip, self._loss_bad))
+        self._loss_bad = torch.zeros_like(self._loss_bad)
+
     @staticmethod
     def after_step(optimizer: torch.optim.Optimizer) -> None:
         for name in ("found_inf", "grad_scale"):

@@ -21,7 +21,8 @@ from accelerate import Accelerator
 class PhaseScalers:
     def __init__(self, accelerator: Accelerator) -> None:
         self.accelerator = accelerator
-        self.enabled = accelerator.mixed_precision == "fp16"
+        # Under DeepSpeed each engine scales its own loss (one scaler per network already).
+        self.enabled = accelerator.mixed_precision == "fp16" and accelerator.distributed_type != "DEEPSPEED"
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         if not self.enabled:
             return

@@ -50,6 +50,7 @@ class PreemptionWatch:
             self._previous[sig] = signal.signal(sig, self._on_signal)
         self._group = None
         self._flag = torch.zeros(1, dtype=torch.int32)
+        self._pending: dist.Work | None = None
         if accelerator.num_processes > 1 and dist.get_backend() != "gloo":
             # A CPU all-reduce over gloo: agreeing on the flag never waits for the GPU stream.
             self._group = dist.new_group(backend="gloo")
@@ -64,15 +65,23 @@ class PreemptionWatch:
     def stop_requested(self) -> signal.Signals | None:
         """Collective: the signal that some rank received (the requeue signal first), or None.
 
-        One all-reduce of one int on the CPU per call (tens of microseconds on one host).
+        Asynchronous: each call starts an all-reduce of this rank's flag over a CPU gloo
+        group and returns the result of the previous call's, which has long arrived, so
+        the step never waits on a network round trip (between nodes) and every rank gets
+        the same answer at the same step. A signal therefore stops the run one step later.
         """
         if self.accelerator.num_processes == 1:
             return self.received
-        code = {None: 0, signal.SIGTERM: 1}.get(self.received, 2)
-        self._flag.fill_(code)
-        dist.all_reduce(self._flag, op=dist.ReduceOp.MAX, group=self._group)
-        agreed = int(self._flag[0])
-        return {0: None, 1: signal.SIGTERM}.get(agreed, self.requeue_signal)
+        agreed = None
+        if self._pending is not None:
+            self._pending.wait()
+            self._pending = None
+            agreed = {0: None, 1: signal.SIGTERM}.get(int(self._flag[0]), self.requeue_signal)
+        if agreed is None:  # every rank takes the same branch: the next all-reduce matches up
+            code = {None: 0, signal.SIGTERM: 1}.get(self.received, 2)
+            self._flag = torch.full((1,), code, dtype=torch.int32)
+            self._pending = dist.all_reduce(self._flag, op=dist.ReduceOp.MAX, group=self._group, async_op=True)
+        return agreed
 
     def requeue(self) -> str | None:
         """On the main process under SLURM: `scontrol requeue` this job. Returns a status line."""
@@ -92,6 +101,9 @@ class PreemptionWatch:
         return f"requeued SLURM job {job}"
 
     def close(self) -> None:
+        if self._pending is not None:  # every rank started it: it completes
+            self._pending.wait()
+            self._pending = None
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}

@@ -12,6 +12,8 @@ from accelerate.utils import ProjectConfiguration
 from torch import nn
 
 from distgan.config import Config, OptimizerConfig
+from distgan.training.deepspeed_engines import (adopt_deepspeed_world, check_supported, deepspeed_plugins,
+                                                 deepspeed_requested)
 from distgan.training.speed import resolve_mixed_precision
 
 
@@ -28,12 +30,19 @@ def make_accelerator(cfg: Config) -> Accelerator:
 
     `split_batches=True`: the loader yields the GLOBAL micro-batch and each rank keeps its
     contiguous slice, which is what makes N ranks see the samples one rank would.
+    Under a DeepSpeed accelerate config this is the first of two Accelerators, holding one
+    plugin per network (see distgan.training.deepspeed_engines).
     """
     log_with = None if cfg.tracker == "none" else cfg.tracker
-    return Accelerator(
+    deepspeed = deepspeed_requested()
+    if deepspeed:
+        check_supported(cfg)  # before any process group or engine exists
+    accelerator = Accelerator(
         # Without a GPU, processes started by `accelerate launch --multi_gpu` (torchrun) must
         # still form a gloo group; accelerate only does that when told it runs on the CPU.
-        cpu=not torch.cuda.is_available(),
+        # DeepSpeed forms its own group (gloo without a GPU) and is off when told `cpu`.
+        cpu=not torch.cuda.is_available() and not deepspeed,
+        deepspeed_plugins=deepspeed_plugins() if deepspeed else None,
         # auto: bf16 on GPUs that support it unless the launcher asks for fp16; None: the launcher's.
         mixed_precision=resolve_mixed_precision(cfg.train.mixed_precision),
         gradient_accumulation_steps=cfg.train.grad_accum,
@@ -44,6 +53,9 @@ def make_accelerator(cfg: Config) -> Accelerator:
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
         step_scheduler_with_optimizer=False,
     )
+    if deepspeed:
+        adopt_deepspeed_world(accelerator)
+    return accelerator
 
 
 def make_optimizer(model: nn.Module, cfg: OptimizerConfig, device: torch.device) -> torch.optim.Optimizer:

@@ -43,14 +43,18 @@ def train_in_process(out: Path, data: Path, *overrides: str) -> Path:
 
 
 def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int = 300,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+           env: dict[str, str] | None = None, config_file: str | None = None) -> subprocess.CompletedProcess:
     """`accelerate launch --multi_gpu --num_processes N distgan/train.py ...`, as a user runs it.
 
     `--multi_gpu` is accelerate's torchrun launcher; without a GPU distgan joins the
     processes with gloo. (`--cpu` starts ONE process whatever --num_processes says, and
-    `--multi_gpu` refuses fewer than two.)
+    `--multi_gpu` refuses fewer than two.) `config_file` names a file of accelerate_configs/
+    to launch with instead (e.g. deepspeed_zero2.yaml).
     """
-    mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
+    if config_file is not None:
+        mode = ["--config_file", str(REPO / "accelerate_configs" / config_file)]
+    else:
+        mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
     cmd = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()),

@@ -1,0 +1,93 @@
+"""DeepSpeed ZeRO-1/2 for G and D: real `accelerate launch` runs with accelerate_configs/deepspeed_zero*.yaml
+(gloo on CPU), compared with the DDP run of the same config.
+
+Skipped, with the reason, where deepspeed is not installed (`pip install "distgan[deepspeed]"`; CI installs it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
+                       reason='deepspeed is not installed (pip install "distgan[deepspeed]")'),
+]
+
+# R1 (double backward through the engine), n_critic 2 and grad_accum 2 (engine accumulation).
+COMMON = ["train.steps=6", "loss.name=nonsaturating", "loss.r1_gamma=1.0", "loss.r1_interval=2",
+          "train.n_critic=2", "train.grad_accum=2", "train.consistency_check_every=1"]
+POISON = "model.name=tests.training.poison_nets:PoisonedGAN"
+
+
+def zero(stage: int, out: Path, data: Path, processes: int, *overrides: str):
+    return launch(out, data, processes, *overrides, config_file=f"deepspeed_zero{stage}.yaml")
+
+
+@pytest.fixture(scope="module")
+def ddp_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from tests.conftest import write_mnist
+
+    root = tmp_path_factory.mktemp("ddp")
+    data = write_mnist(root / "mnist")
+    result = launch(root / "run", data, 2, *COMMON)
+    assert result.returncode == 0, outcome(result)
+    return root / "run", data
+
+
+@pytest.mark.parametrize(("stage", "processes"), [(1, 2), (2, 1), (2, 2)])
+def test_zero_matches_ddp(tmp_path: Path, ddp_reference: tuple[Path, Path], stage: int, processes: int):
+    reference, data = ddp_reference
+    out = tmp_path / "run"
+    result = zero(stage, out, data, processes, *COMMON)
+    assert result.returncode == 0, outcome(result)
+    assert f"distgan: {processes} process(es)" in result.stdout
+    assert "DeepSpeed ZeRO-" in result.stdout
+    delta = max_abs_diff(final_weights(reference), final_weights(out))
+    assert delta < 1e-5, f"ZeRO-{stage} on {processes} process(es) vs DDP: max |delta param| = {delta}"
+    rows = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (reference, out)]
+    for ddp, ds in zip(*rows, strict=True):
+        assert abs(ddp["loss_d"] - ds["loss_d"]) < 1e-4 and abs(ddp["loss_g"] - ds["loss_g"]) < 1e-4
+        assert abs(ddp["grad_norm_d"] - ds["grad_norm_d"]) < 1e-3 * max(1.0, ddp["grad_norm_d"])
+
+
+def test_zero2_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path, mnist_dir: Path):
+    common = ["loss.name=hinge", "train.checkpoint_every=3"]
+    whole = tmp_path / "whole"
+    assert (result := zero(2, whole, mnist_dir, 2, *common, "train.steps=6")).returncode == 0, outcome(result)
+    part = tmp_path / "part"
+    assert (result := zero(2, part, mnist_dir, 2, *common, "train.steps=3")).returncode == 0, outcome(result)
+    step_3 = part / "checkpoints" / "step_3"
+    # D's engine at the top, G's in its own directory (the two Accelerators' names would collide).
+    assert (step_3 / "pytorch_model").is_dir() and (step_3 / "generator_engine" / "pytorch_model").is_dir()
+    result = zero(2, part, mnist_dir, 2, *common, "train.steps=6")
+    assert result.returncode == 0, outcome(result)
+    assert f"resumed from {step_3} at step 3" in result.stdout
+    a, b = final_weights(whole), final_weights(part)
+    assert all(a[k].equal(b[k]) for k in a), [k for k in a if not a[k].equal(b[k])]
+
+
+def test_nonfinite_gradient_is_skipped_by_the_engine_and_counted(tmp_path: Path, mnist_dir: Path):
+    # D's forward 4 is the D phase of step 3 (n_critic 1, grad_accum 1); poisoned on rank 1 only.
+    out = tmp_path / "run"
+    result = zero(2, out, mnist_dir, 2, POISON, "model.kwargs.poison=nan", "model.kwargs.poison_calls=[4]",
+                  "model.kwargs.poison_rank=1", "train.steps=5", "train.consistency_check_every=1")
+    assert result.returncode == 0, outcome(result)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["skipped_d"] for r in rows] == [0, 0, 1, 0, 0]
+    assert [r["skipped_g"] for r in rows] == [0] * 5
+    weights = final_weights(out)
+    assert all(v.isfinite().all() for v in weights.values())
+
+
+def test_weight_clipping_is_refused_before_work(tmp_path: Path, mnist_dir: Path):
+    result = zero(2, tmp_path / "run", mnist_dir, 1, "loss.name=wgan")
+    assert result.returncode != 0
+    assert "loss.name=wgan clips D's weights in place" in result.stderr, outcome(result)
+    assert not (tmp_path / "run" / "checkpoints").exists()
