@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -40,7 +41,7 @@ from accelerate.utils import DeepSpeedPlugin, DistributedType
 from torch import nn
 
 from distgan.config import Config
-from distgan.errors import DistganError
+from distgan.errors import CheckpointError, DistganError
 
 PLUGIN_D, PLUGIN_G = "d", "g"
 
@@ -125,6 +126,25 @@ def prepare_engines(accelerator: Accelerator, cfg: Config, generator: nn.Module,
     G, opt_g = accelerator_g.prepare(generator, opt_g)
     state.select_deepspeed_plugin(PLUGIN_D)
     return Engines(G, D, opt_g, opt_d, accelerator_g)
+
+
+GENERATOR_ENGINE_DIR = "generator_engine"  # G's engine inside a checkpoint; D's is at the top
+
+
+def check_checkpoint_fits(path: Path, deepspeed: bool, num_processes: int) -> None:
+    """A checkpoint of the other kind, or ZeRO state of another world size, as one line before loading."""
+    zero_files = sorted((path / "pytorch_model").glob("zero_pp_rank_*_optim_states.pt"))
+    written_by_deepspeed = (path / GENERATOR_ENGINE_DIR).is_dir()
+    if deepspeed and not written_by_deepspeed:
+        raise CheckpointError(f"checkpoint {path} was written without DeepSpeed; resume it with a DDP accelerate "
+                              f"config, or start a new output_dir")
+    if not deepspeed and written_by_deepspeed:
+        raise CheckpointError(f"checkpoint {path} was written by a DeepSpeed run; resume it with the same "
+                              f"DeepSpeed accelerate config (e.g. accelerate_configs/deepspeed_zero2.yaml)")
+    if deepspeed and zero_files and len(zero_files) != num_processes:
+        raise CheckpointError(f"checkpoint {path} holds ZeRO optimizer state partitioned over {len(zero_files)} "
+                              f"processes; resume it on {len(zero_files)} processes (a ZeRO checkpoint cannot "
+                              f"change world size), or start a new output_dir")
 
 
 def engine_skipped(model: nn.Module) -> bool:

@@ -31,8 +31,8 @@ from distgan.models.sync_bn import convert_sync_batchnorm
 from distgan.training import checkpoint
 from distgan.training.batches import real_batches
 from distgan.training.consistency import check_ranks_agree
-from distgan.training.deepspeed_engines import (check_supported, engine_grad_norm, engine_skipped,
-                                                 prepare_engines, uses_deepspeed)
+from distgan.training.deepspeed_engines import (GENERATOR_ENGINE_DIR, check_checkpoint_fits, check_supported,
+                                                 engine_grad_norm, engine_skipped, prepare_engines, uses_deepspeed)
 from distgan.training.ema import GeneratorEMA
 from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.noise import GlobalNoise, mix_seed
@@ -48,7 +48,6 @@ from distgan.utils.images import save_image_grid
 # Keys that separate the noise streams of the phases (see distgan.training.noise).
 PHASE_D, PHASE_G, PHASE_GP = 0, 1, 2
 SAMPLE_GRID_SIZE = 64
-GENERATOR_ENGINE_DIR = "generator_engine"  # G's DeepSpeed engine inside a checkpoint
 
 
 class Trainer:
@@ -121,6 +120,7 @@ class Trainer:
             self.evaluation = TrainingEvaluation(self)
 
     def _load_checkpoint(self, path: Path) -> None:
+        check_checkpoint_fits(path, self.deepspeed, self.accelerator.num_processes)
         try:
             self.accelerator.load_state(str(path))
             if self.deepspeed:

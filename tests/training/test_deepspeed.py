@@ -71,6 +71,16 @@ def test_zero2_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path, mnist
     assert f"resumed from {step_3} at step 3" in result.stdout
     a, b = final_weights(whole), final_weights(part)
     assert all(a[k].equal(b[k]) for k in a), [k for k in a if not a[k].equal(b[k])]
+    # ZeRO state is partitioned per rank: another world size is refused in one line, nothing lost.
+    result = zero(2, part, mnist_dir, 1, *common, "train.steps=9")
+    assert result.returncode != 0
+    assert "holds ZeRO optimizer state partitioned over 2 processes; resume it on 2 processes" in result.stderr, \
+        outcome(result)
+    # A DeepSpeed checkpoint under a DDP launch is named as such, too.
+    result = launch(part, mnist_dir, 2, *common, "train.steps=9")
+    assert "was written by a DeepSpeed run; resume it with the same DeepSpeed accelerate config" in result.stderr, \
+        outcome(result)
+    assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["step_3", "step_6"]
 
 
 def test_nonfinite_gradient_is_skipped_by_the_engine_and_counted(tmp_path: Path, mnist_dir: Path):
