@@ -60,3 +60,55 @@ def test_requeue_signal_names(monkeypatch):
     monkeypatch.setenv("DISTGAN_REQUEUE_SIGNAL", "USR9")
     with pytest.raises(DistganError, match="DISTGAN_REQUEUE_SIGNAL='USR9' is not a signal; use e.g. USR1 or USR2"):
         requeue_signal()
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path, mnist_dir: Path):
+    """SIGTERM to rank 1 only (2 gloo processes): the ranks agree through the asynchronous flag,
+    write one checkpoint at the same step, and all exit 0."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.training.helpers import REPO, TINY, _free_port
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()), str(REPO / "distgan" / "train.py"), *TINY,
+           "train.steps=100000", "train.log_every=5", f"output_dir={out}", f"data.path={mnist_dir}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("SLURM_JOB_ID", None)
+    launcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        metrics = out / "metrics.jsonl"
+        deadline = time.monotonic() + 120
+        while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
+            assert time.monotonic() < deadline and launcher.poll() is None, "training did not reach step 10"
+            time.sleep(0.05)
+        os.kill(_training_pid(out, rank=1), signal.SIGTERM)
+        stdout, stderr = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == 0, stderr[-3000:]
+    stopped = int(stdout.split("stopped at step ")[1].split()[0])
+    assert f"on SIGTERM: checkpoint {out / 'checkpoints' / f'step_{stopped}'} written" in stdout
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == [f"step_{stopped}"]
+    assert find_damage(out / "checkpoints" / f"step_{stopped}") is None
+    assert json.loads(metrics.read_text().splitlines()[-1])["step"] <= stopped
+
+
+def _training_pid(out: Path, rank: int) -> int:
+    """The training process of one rank of a launch writing to `out` (found by its environment)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"output_dir={out}".encode() in cmdline and f"RANK={rank}".encode() in environ and b"train.py" in cmdline:
+            if any(item.startswith(b"LOCAL_RANK=") for item in environ):
+                return int(proc.name)
+    raise LookupError(f"no rank {rank} training process writing to {out}")
