@@ -155,4 +155,5 @@ def engine_skipped(model: nn.Module) -> bool:
 def engine_grad_norm(model: nn.Module) -> torch.Tensor:
     """The global gradient norm of the engine's last step (DeepSpeed has already reduced it)."""
     norm = model.get_global_grad_norm()
-    return torch.as_tensor(float("nan") if norm is None else float(norm))
+    device = next(model.parameters()).device  # the meter stacks it with the other device-side stats
+    return torch.as_tensor(float("nan") if norm is None else norm, dtype=torch.float32, device=device)

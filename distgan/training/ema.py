@@ -21,7 +21,9 @@ class GeneratorEMA(nn.Module):
     def __init__(self, generator: nn.Module, cfg: EMAConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.generator = copy.deepcopy(generator).eval().requires_grad_(False)
+        # fp32 even where training holds G in bf16/fp16 (DeepSpeed): an average with beta near 1
+        # moves by less than a bf16 ulp per step.
+        self.generator = copy.deepcopy(generator).float().eval().requires_grad_(False)
 
     def beta(self, images_generated: int, batch_size: int) -> float:
         if not self.cfg.enabled:
@@ -35,12 +37,12 @@ class GeneratorEMA(nn.Module):
     def update(self, generator: nn.Module, images_generated: int, batch_size: int) -> None:
         beta = self.beta(images_generated, batch_size)
         ema_params = list(self.generator.parameters())
-        params = [p.detach() for p in generator.parameters()]
+        params = [p.detach().float() for p in generator.parameters()]  # .float(): a no-op for fp32
         torch._foreach_lerp_(ema_params, params, 1.0 - beta)
         # Buffers (BatchNorm statistics, spectral-norm vectors) are copied, not averaged.
         buffers = list(self.generator.buffers())
         if buffers:
-            torch._foreach_copy_(buffers, list(generator.buffers()))
+            torch._foreach_copy_(buffers, list(generator.buffers()))  # copy_ casts where dtypes differ
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)

@@ -81,7 +81,6 @@ class Trainer:
             engines = prepare_engines(acc, cfg, nets.generator, nets.discriminator, opt_g, opt_d)
             self.G, self.D, self.opt_g, self.opt_d = engines.G, engines.D, engines.opt_g, engines.opt_d
             self.accelerator_g = engines.accelerator_g
-            acc.print(f"distgan: DeepSpeed ZeRO-{acc.state.deepspeed_plugin.zero_stage}, one engine per network")
         else:
             self.G, self.D, self.opt_g, self.opt_d = acc.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
             self.accelerator_g = acc
@@ -90,6 +89,11 @@ class Trainer:
         # The frozen D that the G phase differentiates through. A DeepSpeed engine's forward hooks
         # its output into the engine's own backward bookkeeping, which must not run for D there.
         self.D_in_g_phase = self.D_plain if self.deepspeed else self.D
+        # DeepSpeed bf16/fp16 holds the weights themselves in that type (no autocast): inputs follow.
+        self.input_dtype = next(self.G_plain.parameters()).dtype if self.deepspeed else torch.float32
+        if self.deepspeed:
+            acc.print(f"distgan: DeepSpeed ZeRO-{acc.state.deepspeed_plugin.zero_stage}, one engine per network, "
+                      f"{str(self.input_dtype).removeprefix('torch.')} weights")
         self.ema = GeneratorEMA(self.G_plain, cfg.ema).to(acc.device)
         if cfg.train.compile:  # after the EMA copy, which must stay a plain module
             compile_forward(self.G_plain, self.D_plain, backend=cfg.train.compile_backend)
@@ -153,9 +157,9 @@ class Trainer:
             differentiates_twice = apply_r1 or self.loss.uses_gradient_penalty
             self.scalers.use("d")
             for micro in range(accum):
-                real = next_real()
+                real = next_real().to(self.input_dtype)
                 with acc.accumulate(self.G, self.D), eager_if(differentiates_twice and cfg.train.compile):
-                    z = self.noise.normal((d_step, PHASE_D), (self.z_dim,), micro)
+                    z = self.noise.normal((d_step, PHASE_D), (self.z_dim,), micro).to(self.input_dtype)
                     with torch.no_grad():
                         fake = self.G(z)
                     out = self.loss.discriminator(
@@ -175,7 +179,7 @@ class Trainer:
         self.scalers.use("g")
         for micro in range(accum):
             with acc.accumulate(self.G, self.D):
-                z = self.noise.normal((state.step, PHASE_G), (self.z_dim,), micro)
+                z = self.noise.normal((state.step, PHASE_G), (self.z_dim,), micro).to(self.input_dtype)
                 out = self.loss.generator(self.D_in_g_phase, self.G(z))
                 self.accelerator_g.backward(out.loss)  # under DeepSpeed: G's engine, not D's
                 self.guard.note_loss(out.loss)

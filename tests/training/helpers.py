@@ -43,7 +43,8 @@ def train_in_process(out: Path, data: Path, *overrides: str) -> Path:
 
 
 def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int = 300,
-           env: dict[str, str] | None = None, config_file: str | None = None) -> subprocess.CompletedProcess:
+           env: dict[str, str] | None = None, config_file: str | None = None,
+           precision: str = "no") -> subprocess.CompletedProcess:
     """`accelerate launch --multi_gpu --num_processes N distgan/train.py ...`, as a user runs it.
 
     `--multi_gpu` is accelerate's torchrun launcher; without a GPU distgan joins the
@@ -56,7 +57,7 @@ def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int 
     else:
         mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
     cmd = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--num_machines", "1", "--mixed_precision", precision, "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()),
            str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}", f"data.path={data}", *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
@@ -94,6 +95,21 @@ def test_nonfinite_gradient_is_skipped_by_the_engine_and_counted(tmp_path: Path,
     assert [r["skipped_g"] for r in rows] == [0] * 5
     weights = final_weights(out)
     assert all(v.isfinite().all() for v in weights.values())
+
+
+def test_zero2_bf16_trains_with_r1_and_keeps_an_fp32_ema(tmp_path: Path, mnist_dir: Path):
+    out = tmp_path / "run"
+    result = launch(out, mnist_dir, 2, "train.steps=4", "loss.r1_gamma=1.0", "loss.r1_interval=2",
+                    "train.mixed_precision=null", "train.checkpoint_every=2", "train.sample_every=2",
+                    config_file="deepspeed_zero2.yaml", precision="bf16")
+    assert result.returncode == 0, outcome(result)
+    assert "DeepSpeed ZeRO-2, one engine per network, bfloat16 weights" in result.stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and all(r["skipped_d"] == r["skipped_g"] == 0 for r in rows)
+    assert all(isinstance(r["loss_d"], float) and isinstance(r["r1"], float) for r in rows if "r1" in r)
+    ema = torch.load(out / "checkpoints" / "step_4" / "custom_checkpoint_0.pkl", weights_only=True)
+    assert {v.dtype for v in ema.values() if v.is_floating_point()} == {torch.float32}
+    assert all(v.isfinite().all() for v in final_weights(out).values())
 
 
 def test_weight_clipping_is_refused_before_work(tmp_path: Path, mnist_dir: Path):
