@@ -262,7 +262,7 @@ class Trainer:
                 now = time.perf_counter()
                 row = {"step": step, "kimg": state.data_position / 1000, **row,
                        **{f"skipped_{p}": n for p, n in verdict.nonfinite.items()},
-                       **({f"overflow_{p}": n for p, n in verdict.overflows.items()} if self.scalers.enabled else {}),
+                       **({f"overflow_{p}": n for p, n in verdict.overflows.items()} if acc.mixed_precision == "fp16" else {}),
                        "img_per_s": (state.data_position - tick_images) / max(now - tick, 1e-9)}
                 if torch.cuda.is_available():
                     row["gpu_mem_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30

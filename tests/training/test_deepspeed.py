@@ -112,6 +112,22 @@ def test_zero2_bf16_trains_with_r1_and_keeps_an_fp32_ema(tmp_path: Path, mnist_d
     assert all(v.isfinite().all() for v in final_weights(out).values())
 
 
+def test_zero2_fp16_overflow_in_d_skips_only_d_with_its_own_loss_scaler(tmp_path: Path, mnist_dir: Path):
+    # An Inf gradient (finite loss) from D's backward at step 3: D's engine skips that step as an
+    # fp16 overflow; G's engine, with its own scaler, steps every time.
+    out = tmp_path / "run"
+    result = launch(out, mnist_dir, 2, POISON, "model.kwargs.poison=grad_inf", "model.kwargs.poison_calls=[4]",
+                    "train.steps=5", "train.mixed_precision=null", config_file="deepspeed_zero2.yaml",
+                    precision="fp16")
+    assert result.returncode == 0, outcome(result)
+    assert "float16 weights" in result.stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["overflow_d"] for r in rows] == [0, 0, 1, 0, 0]
+    assert [r["overflow_g"] for r in rows] == [0] * 5
+    assert all(r["skipped_d"] == r["skipped_g"] == 0 for r in rows)  # routine in fp16, not an error
+    assert all(v.isfinite().all() for v in final_weights(out).values())
+
+
 def test_weight_clipping_is_refused_before_work(tmp_path: Path, mnist_dir: Path):
     result = zero(2, tmp_path / "run", mnist_dir, 1, "loss.name=wgan")
     assert result.returncode != 0
