@@ -72,7 +72,9 @@ class Trainer:
                 acc.print("distgan: note: model.sync_bn=true but neither network has BatchNorm layers")
             nets.generator = convert_sync_batchnorm(nets.generator, acc.device)
             nets.discriminator = convert_sync_batchnorm(nets.discriminator, acc.device)
-        self.channels_last = wants_channels_last(cfg.train.channels_last, acc.device, nets.generator, nets.discriminator)
+        # ZeRO flattens the weights into one contiguous buffer, which undoes an NHWC layout.
+        self.channels_last = not self.deepspeed and wants_channels_last(
+            cfg.train.channels_last, acc.device, nets.generator, nets.discriminator)
         if self.channels_last:
             to_channels_last(nets.generator, nets.discriminator)
         opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
