@@ -13,7 +13,12 @@ What the loop relies on, and why it holds under ZeRO-1/2:
 - Parameters stay whole on every rank (only optimizer state and gradients are
   partitioned), so the EMA, sampling, the consistency check and the final weights read
   the unwrapped modules as under DDP.
-- D is frozen for the G phase as under DDP, so D's ZeRO gradient hooks never fire there.
+- An engine's forward hooks its output into that engine's backward bookkeeping (prologue,
+  then a reduction epilogue when the graph finishes). So the G phase differentiates
+  through D's plain module, frozen as under DDP (through D's engine it would run D's
+  epilogue with no gradients and crash), and R1 / WGAN-GP take `autograd.grad` through a
+  separate forward of D's plain module (through the engine, that `autograd.grad` would
+  run the epilogue early and rescale the penalty by the accumulation steps).
 - Each engine steps at accelerate's accumulation boundary (the GradientState both
   Accelerators share) and averages gradients over ranks like DDP; distgan turns off the
   gradient clipping accelerate would otherwise default to (1.0), so the updates are the
@@ -22,8 +27,8 @@ What the loop relies on, and why it holds under ZeRO-1/2:
   its default `check_grad_overflow`, and fp16, where each engine has its own loss scaler);
   `engine.optimizer.overflow` tells the non-finite guard.
 
-Not available under DeepSpeed, refused before any work: `loss.name=wgan` (weight clipping
-edits parameters that ZeRO overwrites from its fp32 master copy) and `train.compile`.
+Not available under DeepSpeed, refused before any work: ZeRO-3, `loss.name=wgan` (weight
+clipping edits parameters that ZeRO overwrites from its fp32 master copy) and `train.compile`.
 A ZeRO checkpoint resumes at the same world size (its optimizer state is partitioned).
 """
 
