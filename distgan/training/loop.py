@@ -56,8 +56,9 @@ class Trainer:
         self.accelerator = acc = accelerator or make_accelerator(cfg)
         cfg.check_world(acc.num_processes)
         self.deepspeed = uses_deepspeed(acc)
-        if self.deepspeed:
+        if self.deepspeed and accelerator is not None:  # make_accelerator checks its own before any work
             check_supported(cfg)
+        self.fp16 = acc.mixed_precision == "fp16"
         self.out = Path(cfg.output_dir)
         self.checkpoint_root = self.out / "checkpoints"
         resume_from = checkpoint.resolve_resume(cfg.train.resume, self.checkpoint_root)
@@ -88,9 +89,11 @@ class Trainer:
             self.accelerator_g = acc
         # The same parameters, without the DDP/autocast wrappers.
         self.G_plain, self.D_plain = acc.unwrap_model(self.G), acc.unwrap_model(self.D)
-        # The frozen D that the G phase differentiates through. A DeepSpeed engine's forward hooks
-        # its output into the engine's own backward bookkeeping, which must not run for D there.
+        # A DeepSpeed engine's forward hooks its output into that engine's backward bookkeeping,
+        # which must not run for D in the G phase nor for R1 / GP's autograd.grad: those go
+        # through D's plain module (see distgan.training.deepspeed_engines).
         self.D_in_g_phase = self.D_plain if self.deepspeed else self.D
+        self.penalty_net = self.D_plain if self.deepspeed else None
         # DeepSpeed bf16/fp16 holds the weights themselves in that type (no autocast): inputs follow.
         self.input_dtype = next(self.G_plain.parameters()).dtype if self.deepspeed else torch.float32
         if self.deepspeed:
@@ -167,7 +170,7 @@ class Trainer:
                     out = self.loss.discriminator(
                         self.D, real, fake, apply_r1=apply_r1, grad_scale=self.scalers.scale("d"),
                         draw_uniform=lambda shape, m=micro: self.noise.uniform((d_step, PHASE_GP), shape, m),
-                        penalty_net=self.D_plain if self.deepspeed else None,
+                        penalty_net=self.penalty_net,
                     )
                     acc.backward(out.loss)
                     self.guard.note_loss(out.loss)
@@ -202,7 +205,7 @@ class Trainer:
         if self.deepspeed:  # the engine stepped inside backward and skipped a non-finite step itself
             if want_grad_norm:
                 stats[f"grad_norm_{phase}"] = engine_grad_norm(model)
-            self.guard.after_engine_step(phase, engine_skipped(model), scaled=self.accelerator.mixed_precision == "fp16")
+            self.guard.after_engine_step(phase, engine_skipped(model), scaled=self.fp16)
             return
         if want_grad_norm:
             stats[f"grad_norm_{phase}"] = self._grad_norm(optimizer, model, phase)
@@ -264,7 +267,7 @@ class Trainer:
                 now = time.perf_counter()
                 row = {"step": step, "kimg": state.data_position / 1000, **row,
                        **{f"skipped_{p}": n for p, n in verdict.nonfinite.items()},
-                       **({f"overflow_{p}": n for p, n in verdict.overflows.items()} if acc.mixed_precision == "fp16" else {}),
+                       **({f"overflow_{p}": n for p, n in verdict.overflows.items()} if self.fp16 else {}),
                        "img_per_s": (state.data_position - tick_images) / max(now - tick, 1e-9)}
                 if torch.cuda.is_available():
                     row["gpu_mem_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30

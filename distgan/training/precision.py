@@ -17,12 +17,14 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from distgan.training.deepspeed_engines import uses_deepspeed
+
 
 class PhaseScalers:
     def __init__(self, accelerator: Accelerator) -> None:
         self.accelerator = accelerator
         # Under DeepSpeed each engine scales its own loss (one scaler per network already).
-        self.enabled = accelerator.mixed_precision == "fp16" and accelerator.distributed_type != "DEEPSPEED"
+        self.enabled = accelerator.mixed_precision == "fp16" and not uses_deepspeed(accelerator)
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         if not self.enabled:
             return

@@ -78,8 +78,7 @@ class PreemptionWatch:
             self._pending = None
             agreed = {0: None, 1: signal.SIGTERM}.get(int(self._flag[0]), self.requeue_signal)
         if agreed is None:  # every rank takes the same branch: the next all-reduce matches up
-            code = {None: 0, signal.SIGTERM: 1}.get(self.received, 2)
-            self._flag = torch.full((1,), code, dtype=torch.int32)
+            self._flag.fill_({None: 0, signal.SIGTERM: 1}.get(self.received, 2))  # the last result is read
             self._pending = dist.all_reduce(self._flag, op=dist.ReduceOp.MAX, group=self._group, async_op=True)
         return agreed
 

@@ -16,7 +16,7 @@ import pytest
 
 from distgan.training.checkpoint import find_damage, list_checkpoints
 from tests.launch.slurm_cluster import FINISHED, SlurmCluster
-from tests.training.helpers import REPO, TINY, final_weights
+from tests.training.helpers import REPO, TINY, final_weights, training_pid
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +115,7 @@ def test_sigterm_alone_checkpoints_without_requeue(slurm, tmp_path, mnist_dir):
 def test_killed_rank_fails_the_job_and_leaves_intact_checkpoints(slurm, tmp_path, mnist_dir):
     job, out, log = submit(slurm, tmp_path, mnist_dir, "train.checkpoint_every=7")
     wait_for_step(out, 30)
-    os.kill(_rank_pid(job, rank=1), signal.SIGKILL)
+    os.kill(training_pid(1, "distgan.train", {"SLURM_JOB_ID": job}), signal.SIGKILL)
     info = slurm.wait(job, FINISHED, timeout=120)  # no hang in a collective with the dead rank
     assert info["JobState"] == "FAILED", log.read_text()[-3000:]
     assert not (out / "final").exists()
@@ -135,18 +135,3 @@ def test_single_node_script_in_a_job(slurm, tmp_path, mnist_dir):
     assert "distgan: 2 process(es)" in text
     assert logged_steps(out) == [1, 2, 3, 4, 5]
 
-
-def _rank_pid(job: str, rank: int) -> int:
-    """The training process of one global rank of a job (root reads every process's environment)."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = dict(item.split("=", 1) for item in
-                           (proc / "environ").read_bytes().decode(errors="replace").split("\0") if "=" in item)
-        except OSError:
-            continue
-        if environ.get("SLURM_JOB_ID") == job and environ.get("RANK") == str(rank) and "LOCAL_RANK" in environ:
-            if b"distgan.train" in (proc / "cmdline").read_bytes():
-                return int(proc.name)
-    raise LookupError(f"no rank {rank} process of job {job}")

@@ -42,9 +42,8 @@ def train_in_process(out: Path, data: Path, *overrides: str) -> Path:
     return Trainer(tiny_config(out, data, *overrides)).run()
 
 
-def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int = 300,
-           env: dict[str, str] | None = None, config_file: str | None = None,
-           precision: str = "no") -> subprocess.CompletedProcess:
+def launch_command(out: Path, data: Path, processes: int, *overrides: str, config_file: str | None = None,
+                   precision: str = "no") -> list[str]:
     """`accelerate launch --multi_gpu --num_processes N distgan/train.py ...`, as a user runs it.
 
     `--multi_gpu` is accelerate's torchrun launcher; without a GPU distgan joins the
@@ -56,12 +55,37 @@ def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int 
         mode = ["--config_file", str(REPO / "accelerate_configs" / config_file)]
     else:
         mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
-           "--num_machines", "1", "--mixed_precision", precision, "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()),
-           str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}", f"data.path={data}", *overrides]
+    return [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", precision, "--dynamo_backend", "no",
+            "--main_process_port", str(_free_port()),
+            str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}", f"data.path={data}", *overrides]
+
+
+def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int = 300,
+           env: dict[str, str] | None = None, config_file: str | None = None,
+           precision: str = "no") -> subprocess.CompletedProcess:
+    """Runs `launch_command` to the end."""
+    cmd = launch_command(out, data, processes, *overrides, config_file=config_file, precision=precision)
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def training_pid(rank: int, cmdline_has: str, env: dict[str, str] | None = None) -> int:
+    """The training process of one global rank (torchrun sets RANK and LOCAL_RANK for it alone),
+    whose command line contains `cmdline_has` and whose environment holds `env`."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = dict(item.split("=", 1) for item in
+                           (proc / "environ").read_bytes().decode(errors="replace").split("\0") if "=" in item)
+        except OSError:
+            continue
+        if (environ.get("RANK") == str(rank) and "LOCAL_RANK" in environ and cmdline_has.encode() in cmdline
+                and all(environ.get(k) == v for k, v in (env or {}).items())):
+            return int(proc.name)
+    raise LookupError(f"no rank {rank} training process with {cmdline_has!r} in its command line")
 
 
 def outcome(result: subprocess.CompletedProcess) -> str:

@@ -27,8 +27,8 @@ COMMON = ["train.steps=6", "loss.name=nonsaturating", "loss.r1_gamma=1.0", "loss
 POISON = "model.name=tests.training.poison_nets:PoisonedGAN"
 
 
-def zero(stage: int, out: Path, data: Path, processes: int, *overrides: str):
-    return launch(out, data, processes, *overrides, config_file=f"deepspeed_zero{stage}.yaml")
+def zero(stage: int, out: Path, data: Path, processes: int, *overrides: str, precision: str = "no"):
+    return launch(out, data, processes, *overrides, config_file=f"deepspeed_zero{stage}.yaml", precision=precision)
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +99,8 @@ def test_nonfinite_gradient_is_skipped_by_the_engine_and_counted(tmp_path: Path,
 
 def test_zero2_bf16_trains_with_r1_and_keeps_an_fp32_ema(tmp_path: Path, mnist_dir: Path):
     out = tmp_path / "run"
-    result = launch(out, mnist_dir, 2, "train.steps=4", "loss.r1_gamma=1.0", "loss.r1_interval=2",
-                    "train.mixed_precision=null", "train.checkpoint_every=2", "train.sample_every=2",
-                    config_file="deepspeed_zero2.yaml", precision="bf16")
+    result = zero(2, out, mnist_dir, 2, "train.steps=4", "loss.r1_gamma=1.0", "loss.r1_interval=2",
+                  "train.mixed_precision=null", "train.checkpoint_every=2", "train.sample_every=2", precision="bf16")
     assert result.returncode == 0, outcome(result)
     assert "DeepSpeed ZeRO-2, one engine per network, bfloat16 weights" in result.stdout
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -116,9 +115,8 @@ def test_zero2_fp16_overflow_in_d_skips_only_d_with_its_own_loss_scaler(tmp_path
     # An Inf gradient (finite loss) from D's backward at step 3: D's engine skips that step as an
     # fp16 overflow; G's engine, with its own scaler, steps every time.
     out = tmp_path / "run"
-    result = launch(out, mnist_dir, 2, POISON, "model.kwargs.poison=grad_inf", "model.kwargs.poison_calls=[4]",
-                    "train.steps=5", "train.mixed_precision=null", config_file="deepspeed_zero2.yaml",
-                    precision="fp16")
+    result = zero(2, out, mnist_dir, 2, POISON, "model.kwargs.poison=grad_inf", "model.kwargs.poison_calls=[4]",
+                  "train.steps=5", "train.mixed_precision=null", precision="fp16")
     assert result.returncode == 0, outcome(result)
     assert "float16 weights" in result.stdout
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

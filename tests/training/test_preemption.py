@@ -68,15 +68,11 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path, 
     write one checkpoint at the same step, and all exit 0."""
     import json
     import subprocess
-    import sys
 
-    from tests.training.helpers import REPO, TINY, _free_port
+    from tests.training.helpers import REPO, launch_command, training_pid
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), str(REPO / "distgan" / "train.py"), *TINY,
-           "train.steps=100000", "train.log_every=5", f"output_dir={out}", f"data.path={mnist_dir}"]
+    cmd = launch_command(out, mnist_dir, 2, "train.steps=100000", "train.log_every=5")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("SLURM_JOB_ID", None)
     launcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
@@ -86,7 +82,7 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path, 
         while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
             assert time.monotonic() < deadline and launcher.poll() is None, "training did not reach step 10"
             time.sleep(0.05)
-        os.kill(_training_pid(out, rank=1), signal.SIGTERM)
+        os.kill(training_pid(1, f"output_dir={out}"), signal.SIGTERM)
         stdout, stderr = launcher.communicate(timeout=120)
     finally:
         launcher.kill()
@@ -97,18 +93,3 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path, 
     assert find_damage(out / "checkpoints" / f"step_{stopped}") is None
     assert json.loads(metrics.read_text().splitlines()[-1])["step"] <= stopped
 
-
-def _training_pid(out: Path, rank: int) -> int:
-    """The training process of one rank of a launch writing to `out` (found by its environment)."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"output_dir={out}".encode() in cmdline and f"RANK={rank}".encode() in environ and b"train.py" in cmdline:
-            if any(item.startswith(b"LOCAL_RANK=") for item in environ):
-                return int(proc.name)
-    raise LookupError(f"no rank {rank} training process writing to {out}")
