@@ -29,6 +29,11 @@ REQUIRED_FILES = ("model.safetensors", "model_1.safetensors", "optimizer.bin", "
 # Written last, with every file's size and SHA-256: a checkpoint whose files disagree with it
 # was torn or corrupted after the fact.
 MANIFEST = "distgan_manifest.json"
+# Files distgan writes into every checkpoint itself, by name (accelerate's custom objects are
+# numbered by registration order instead).
+EMA_FILE = "generator_ema.safetensors"  # the EMA generator's state_dict, fp32, keys as the generator's own
+STATE_FILE = "train_state.json"  # step, data position, rollbacks, tracker run id
+SCALERS_FILE = "loss_scalers.pt"  # fp16: one GradScaler state per network
 
 
 def checkpoint_step(path: Path) -> int | None:
