@@ -55,11 +55,22 @@ class ModelConfig(_Section):
 
 
 class LossConfig(_Section):
-    name: Literal["minimax", "nonsaturating", "wgan", "wgan-gp", "hinge", "lsgan"] = "nonsaturating"
+    name: str = "nonsaturating"
     r1_gamma: float = Field(0.0, ge=0.0)
     r1_interval: int = Field(16, ge=1)
+    r2_gamma: float = Field(0.0, ge=0.0)
+    r2_interval: int = Field(16, ge=1)
     gp_weight: float = Field(10.0, ge=0.0)
     clip_value: float = Field(0.01, gt=0.0)
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from distgan.losses.adversarial import ADVERSARIAL_LOSSES  # the registry is the list of names
+
+        if value not in ADVERSARIAL_LOSSES:
+            raise ValueError(f"loss.name={value!r}: use one of {', '.join(ADVERSARIAL_LOSSES)}")
+        return value
 
 
 class OptimizerConfig(_Section):

@@ -1,45 +1,59 @@
-"""Evaluation inside Trainer.run: metrics to metrics.jsonl and the tracker, curves.png
-redrawn, and the best generator by FID kept in `final/best/`."""
+"""Evaluation inside `Trainer.run`, as a hook: metrics to metrics.jsonl and the tracker,
+curves.png redrawn, and the best generator by FID kept in `final/best/`."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
 
+from accelerate import Accelerator
+from torch import nn
+
+from distgan.config import Config
 from distgan.evaluation.curves import draw_curves
 from distgan.evaluation.evaluator import Evaluator
+from distgan.training.hooks import Hook, Outcome, Stopwatch, when_enabled
+from distgan.training.metrics import JsonlLog
+from distgan.training.state import TrainState
 from distgan.training.tracking import log_scalars
-
-if TYPE_CHECKING:
-    from distgan.training.loop import Trainer
 
 BEST_DIR = "final/best"
 
 
-class TrainingEvaluation:
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.evaluator = Evaluator(trainer.accelerator, trainer.cfg)
-        self.best_dir = trainer.out / BEST_DIR
+class TrainingEvaluation(Hook):
+    """FID/KID (and IS) of the EMA generator every `eval.every` steps and at the last one."""
+
+    def __init__(self, accelerator: Accelerator, cfg: Config, out: Path, generator_ema: nn.Module, z_dim: int,
+                 state: TrainState, log: JsonlLog | None, save_weights: Callable[[Path], None],
+                 stopwatch: Stopwatch) -> None:
+        # Builds the extractor now: a wrong eval.inception fails before training.
+        self.evaluator = Evaluator(accelerator, cfg)
+        self.accelerator, self.cfg, self.out, self.generator, self.z_dim = accelerator, cfg, out, generator_ema, z_dim
+        self.state, self.log, self.save_weights, self.stopwatch = state, log, save_weights, stopwatch
+        self.best_dir = out / BEST_DIR
         # A resumed run keeps the best it had.
         record = self.best_dir / "metrics.json"
         self.best_fid = json.loads(record.read_text())["fid"] if record.is_file() else math.inf
 
-    def run(self, step: int) -> float:
-        """Evaluates the EMA generator at `step` on every rank; returns the seconds it took."""
+    def due(self, step: int, last: bool) -> bool:
+        return when_enabled(self.cfg.eval.every, step, last)
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        """Evaluates on every rank; its time is not counted as training time."""
         start = time.perf_counter()
-        t, cfg = self.trainer, self.trainer.cfg
-        result = self.evaluator.evaluate(t.ema.generator, t.z_dim, cfg.eval.num_images, seed=cfg.seed)
-        row = {"step": step, "kimg": t.state.data_position / 1000, **result}
-        if t.log is not None:
-            t.log.write(row)
-            draw_curves(t.log.path, t.out / "curves.png")
-        log_scalars(t.accelerator, row, step)
+        result = self.evaluator.evaluate(self.generator, self.z_dim, self.cfg.eval.num_images, seed=self.cfg.seed)
+        row = {"step": step, "kimg": self.state.data_position / 1000, **result}
+        if self.log is not None:
+            self.log.write(row)
+            draw_curves(self.log.path, self.out / "curves.png")
+        log_scalars(self.accelerator, row, step)
         if result["fid"] < self.best_fid:  # the same decision on every rank: the result was broadcast
             self.best_fid = result["fid"]
-            t.save_final(self.best_dir)
-            if t.accelerator.is_main_process:
+            self.save_weights(self.best_dir)
+            if self.accelerator.is_main_process:
                 (self.best_dir / "metrics.json").write_text(json.dumps(row, indent=1) + "\n")
-        return time.perf_counter() - start
+        self.stopwatch.exclude(time.perf_counter() - start)
+        return None

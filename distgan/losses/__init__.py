@@ -1,14 +1,9 @@
-"""Losses: `minimax`, `nonsaturating`, `wgan`, `wgan-gp`, `hinge`, `lsgan`, with lazy R1."""
+"""Losses: the adversarial terms (`loss.name`), the regularizers, and the objective of each phase."""
 
-from distgan.config import LossConfig
-from distgan.losses.adversarial import TERMS
-from distgan.losses.gan_loss import GANLoss, PhaseOutput
+from distgan.losses.adversarial import ADVERSARIAL_LOSSES, AdversarialTerms
+from distgan.losses.batch import Batch
+from distgan.losses.objective import Objective, PhaseNetworks, PhaseOutput
+from distgan.losses.regularizers import REGULARIZERS, Regularizer
 
-LOSS_NAMES = tuple(TERMS)
-
-
-def build_loss(cfg: LossConfig) -> GANLoss:
-    return GANLoss(cfg)
-
-
-__all__ = ["GANLoss", "PhaseOutput", "LOSS_NAMES", "build_loss"]
+__all__ = ["ADVERSARIAL_LOSSES", "AdversarialTerms", "Batch", "Objective", "PhaseNetworks", "PhaseOutput", "REGULARIZERS",
+           "Regularizer"]

@@ -1,8 +1,8 @@
-"""The adversarial terms of each loss, as per-sample functions of D's logits.
+"""The adversarial terms of each loss, as per-sample functions of D's logits; `loss.name` picks one.
 
 D minimises `d_real(r) + d_fake(f)`; G minimises `g_fake(f)`. All return per-sample
-values; the caller takes the mean so that DDP's gradient average over ranks equals the
-mean over the global batch.
+values; the objective takes the mean so that DDP's gradient average over ranks equals the
+mean over the global batch. A new loss is one entry in `ADVERSARIAL_LOSSES`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -26,7 +25,7 @@ def _neg(x: Tensor) -> Tensor:
     return -x
 
 
-TERMS: dict[str, AdversarialTerms] = {
+ADVERSARIAL_LOSSES: dict[str, AdversarialTerms] = {
     # Goodfellow et al.'s value function: G minimises log(1 - D(G(z))), which saturates.
     "minimax": AdversarialTerms(
         d_real=lambda r: F.softplus(-r), d_fake=F.softplus, g_fake=lambda f: -F.softplus(f)
@@ -46,24 +45,3 @@ TERMS: dict[str, AdversarialTerms] = {
         g_fake=lambda f: 0.5 * (f - 1.0).square(),
     ),
 }
-
-
-def terms_for(name: str) -> AdversarialTerms:
-    return TERMS[name]
-
-
-def input_gradient_norm_sq(outputs: Tensor, inputs: Tensor, grad_scale: Tensor | None) -> Tensor:
-    """Per-sample ||d sum(outputs) / d inputs||^2 with a graph, for R1 and WGAN-GP.
-
-    Only the input gradient is taken (never parameter gradients): DDP does not sync
-    gradients from `autograd.grad`, so the penalty must reach the parameters through the
-    one `backward` of the phase. Under fp16 the outputs are scaled like the loss and the
-    gradient unscaled by hand, so small gradients do not flush to zero.
-    """
-    total = outputs.float().sum()
-    if grad_scale is not None:
-        total = total * grad_scale
-    (grad,) = torch.autograd.grad(total, inputs, create_graph=True)
-    if grad_scale is not None:
-        grad = grad / grad_scale
-    return grad.float().square().flatten(1).sum(1)

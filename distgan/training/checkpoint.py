@@ -24,8 +24,6 @@ from accelerate import Accelerator
 from distgan.errors import CheckpointError
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
-# Files accelerate's save_state writes that must exist for a checkpoint to be usable.
-REQUIRED_FILES = ("model.safetensors", "model_1.safetensors", "optimizer.bin", "optimizer_1.bin")
 # Written last, with every file's size and SHA-256: a checkpoint whose files disagree with it
 # was torn or corrupted after the fact.
 MANIFEST = "distgan_manifest.json"
@@ -34,6 +32,9 @@ MANIFEST = "distgan_manifest.json"
 EMA_FILE = "generator_ema.safetensors"  # the EMA generator's state_dict, fp32, keys as the generator's own
 STATE_FILE = "train_state.json"  # step, data position, rollbacks, tracker run id
 SCALERS_FILE = "loss_scalers.pt"  # fp16: one GradScaler state per network
+GENERATOR_ENGINE_DIR = "generator_engine"  # DeepSpeed: G's engine; D's is at the top
+# Files accelerate's save_state writes that must exist for a checkpoint to be usable.
+REQUIRED_FILES = ("model.safetensors", "model_1.safetensors", "optimizer.bin", "optimizer_1.bin", EMA_FILE, STATE_FILE)
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -47,6 +48,10 @@ def list_checkpoints(root: Path) -> list[Path]:
         return []
     found = [(checkpoint_step(p), p) for p in root.iterdir() if p.is_dir()]
     return [p for step, p in sorted((s, p) for s, p in found if s is not None)]
+
+
+def written_by_deepspeed(path: Path) -> bool:
+    return (path / GENERATOR_ENGINE_DIR).is_dir()
 
 
 def missing_files(path: Path) -> list[str]:

@@ -1,8 +1,7 @@
 """Steps whose loss or gradients are not finite: skipped on every rank alike, counted on the device.
 
-The decision to skip is taken on the device, without a host sync: the fused Adam kernel
-takes a `found_inf` flag and leaves parameters and moments alone when it is set (the same
-mechanism GradScaler uses). Gradients are read after DDP's all-reduce, and NaN/Inf survive
+The decision to skip is taken on the device, without a host sync (how each backend applies
+it: distgan.training.backends). Gradients are read after DDP's all-reduce, and NaN/Inf survive
 a sum, so a bad value on ONE rank makes every rank skip the same step. What to do about
 skipped steps (log, roll back, stop) is decided at log steps from counters reduced across
 ranks, see `NonFiniteGuard.verdict`.
@@ -37,7 +36,6 @@ class NonFiniteGuard:
     def __init__(self, policy: Policy, patience: int, device: torch.device) -> None:
         self.policy = policy
         self.patience = patience
-        self._one = torch.ones((), device=device)
         self._nonfinite = torch.zeros(2, device=device)
         self._overflows = torch.zeros(2, device=device)
         self._consecutive = torch.zeros((), device=device)
@@ -48,47 +46,23 @@ class NonFiniteGuard:
         """Every micro-batch: remembers whether the loss itself was finite."""
         self._loss_bad = torch.maximum(self._loss_bad, (~torch.isfinite(loss.detach())).float())
 
-    def before_step(self, optimizer: torch.optim.Optimizer, phase: str, scaled: bool) -> None:
-        """On the micro-batch that steps, after backward: flags the optimizer to skip if needed.
+    def record(self, phase: str, found_inf: Tensor, scaled: bool) -> Tensor:
+        """On the micro-batch that steps: notes the phase's step, returns the skip flag for it.
 
-        `optimizer` is the torch optimizer (inside accelerate's wrapper). With a loss scaler
-        (`scaled`), the scaler does the skipping and lowers its scale; a skip with a finite
-        loss is then an overflow, routine in fp16, not an error.
+        `found_inf` (a device scalar) says whether the gradients were not finite. With a loss
+        scaler (`scaled`), the scaler does the skipping and lowers its scale; a skip with a
+        finite loss is then an overflow, routine in fp16, not an error.
         """
-        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        found = torch.zeros((), device=self._one.device)
-        if grads:
-            # Checks (and multiplies by one) in one fused pass over all gradients.
-            torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self._one)
-        skip = torch.maximum(found, self._loss_bad)
+        skip = torch.maximum(found_inf, self._loss_bad)
         index = self.PHASES.index(phase)
         if scaled:
-            self._overflows[index] += found * (1 - self._loss_bad)
+            self._overflows[index] += found_inf * (1 - self._loss_bad)
             self._nonfinite[index] += self._loss_bad
         else:
             self._nonfinite[index] += skip
-            optimizer.found_inf = skip  # read by the fused Adam kernel; removed in after_step
-            optimizer.grad_scale = None
         self._step_skipped = torch.maximum(self._step_skipped, skip)
         self._loss_bad = torch.zeros_like(self._loss_bad)
-
-    def after_engine_step(self, phase: str, skipped: bool, scaled: bool) -> None:
-        """Under DeepSpeed, which skips a step with a non-finite gradient norm itself (on every rank)."""
-        skip = torch.full((), float(skipped), device=self._one.device)
-        index = self.PHASES.index(phase)
-        if scaled:  # fp16: each engine's loss scaler skipped it; finite loss means a routine overflow
-            self._overflows[index] += skip * (1 - self._loss_bad)
-            self._nonfinite[index] += self._loss_bad
-        else:
-            self._nonfinite[index] += torch.maximum(skip, self._loss_bad)
-        self._step_skipped = torch.maximum(self._step_skipped, torch.maximum(skip, self._loss_bad))
-        self._loss_bad = torch.zeros_like(self._loss_bad)
-
-    @staticmethod
-    def after_step(optimizer: torch.optim.Optimizer) -> None:
-        for name in ("found_inf", "grad_scale"):
-            if hasattr(optimizer, name):
-                delattr(optimizer, name)
+        return skip
 
     def end_step(self) -> None:
         """After both phases: extends or resets the run of consecutive skipped steps."""

@@ -4,7 +4,7 @@ accelerate keeps ONE scaler for the Accelerator, so an overflow in D's backward 
 also shrink the scale G's loss is multiplied by (and the other way round). distgan gives
 each network its own scaler: the accelerator's for D, a twin for G, switched in with
 `use` before each phase's backward; `step` steps a phase's optimizer through its own
-scaler. Both scalers are checkpointed.
+scaler. Both scalers are checkpointed (distgan.training.checkpoint.SCALERS_FILE).
 
 On CPU accelerate creates no scaler and applies no fp16 autocast (the math stays fp32);
 distgan still runs the loss-scaling path there, which is how CI tests it.
@@ -17,14 +17,13 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from distgan.training.deepspeed_engines import uses_deepspeed
+from distgan import compat
 
 
 class PhaseScalers:
     def __init__(self, accelerator: Accelerator) -> None:
         self.accelerator = accelerator
-        # Under DeepSpeed each engine scales its own loss (one scaler per network already).
-        self.enabled = accelerator.mixed_precision == "fp16" and not uses_deepspeed(accelerator)
+        self.enabled = accelerator.mixed_precision == "fp16"
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         if not self.enabled:
             return
@@ -38,7 +37,11 @@ class PhaseScalers:
     def use(self, phase: str) -> None:
         """Makes `accelerator.backward` scale with this phase's scaler."""
         if self.enabled:
-            self.accelerator.scaler = self.scalers[phase]
+            compat.use_scaler(self.accelerator, self.scalers[phase])
+
+    def unscale(self, phase: str, optimizer: torch.optim.Optimizer) -> None:
+        """Divides the phase's gradients by its scale now (to read their norm); `step` then won't."""
+        self.scalers[phase].unscale_(optimizer)
 
     def step(self, phase: str, optimizer: torch.optim.Optimizer) -> None:
         """Unscale (unless done already), step unless the scaled gradients overflowed, adapt the scale."""
@@ -49,7 +52,7 @@ class PhaseScalers:
     def scale(self, phase: str) -> torch.Tensor | None:
         """The current scale as a device tensor (reading it as a float would sync)."""
         scaler = self.scalers.get(phase)
-        return getattr(scaler, "_scale", None) if scaler is not None else None
+        return compat.scaler_scale(scaler) if scaler is not None else None
 
     def state_dict(self) -> dict[str, Any]:
         return {phase: scaler.state_dict() for phase, scaler in self.scalers.items()}

@@ -1,0 +1,117 @@
+"""Every private torch / accelerate / DeepSpeed internal distgan relies on, fenced in one place.
+
+Each one is used through a function here, checked once at import against the versions it was
+verified with, and exercised by a canary test (tests/test_compat.py) that fails first, naming
+the internal, when an upgrade changes it. pyproject.toml bounds the versions accordingly.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import accelerate
+import accelerate.accelerator
+import accelerate.optimizer
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, PartialState
+from packaging.version import Version
+
+# Verified with (inclusive lower, exclusive upper); pyproject.toml says the same.
+VERIFIED = {"torch": ("2.4", "2.15"), "accelerate": ("1.2", "1.17")}
+
+
+def _check_versions() -> None:
+    import warnings
+
+    for name, module in (("torch", torch), ("accelerate", accelerate)):
+        version = Version(module.__version__.split("+")[0])
+        low, high = VERIFIED[name]
+        if not Version(low) <= version < Version(high):
+            warnings.warn(f"distgan was verified with {name} >= {low}, < {high}, found {version}: run "
+                          f"tests/test_compat.py to check the internals distgan relies on", stacklevel=2)
+
+
+_check_versions()
+
+
+# ---- torch ----------------------------------------------------------------------------------
+def non_finite_flag(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """1.0 on the device when any gradient holds NaN/Inf, else 0.0, in one fused pass, no host sync.
+
+    `_amp_foreach_non_finite_check_and_unscale_` is GradScaler's own check (a multiply by one here).
+    """
+    found = torch.zeros((), device=device)
+    if grads:
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found, torch.ones((), device=device))
+    return found
+
+
+def skips_on_device(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether `optimizer.step` can take a device-side skip flag (torch's fused Adam/AdamW/SGD kernels)."""
+    return bool(optimizer.defaults.get("fused"))
+
+
+def step_unless(optimizer: torch.optim.Optimizer, skip: torch.Tensor) -> None:
+    """Steps, leaving weights and moments untouched where `skip` (a device scalar) is nonzero.
+
+    Fused optimizers read `found_inf` / `grad_scale` attributes in their step (the mechanism
+    GradScaler uses), so the decision stays on the device. Other optimizers need the value on
+    the host: one sync per step.
+    """
+    if not skips_on_device(optimizer):
+        if not bool(skip):
+            optimizer.step()
+        return
+    optimizer.found_inf = skip
+    optimizer.grad_scale = None
+    try:
+        optimizer.step()
+    finally:
+        del optimizer.found_inf, optimizer.grad_scale
+
+
+def scaler_scale(scaler: torch.amp.GradScaler) -> torch.Tensor | None:
+    """The current loss scale as a device tensor (`get_scale()` would sync); None before first use."""
+    return scaler._scale
+
+
+# ---- accelerate -----------------------------------------------------------------------------
+def use_scaler(accelerator: Accelerator, scaler: torch.amp.GradScaler) -> None:
+    """Makes `accelerator.backward` scale with `scaler` (accelerate holds one per Accelerator)."""
+    accelerator.scaler = scaler
+
+
+def adopt_world(num_processes: int, process_index: int, local_process_index: int) -> None:
+    """Overrides the world accelerate reports, for every Accelerator of the process.
+
+    Needed on CPU under DeepSpeed, where accelerate knows no backend and reports 1 process.
+    """
+    world = {"num_processes": num_processes, "process_index": process_index,
+             "local_process_index": local_process_index}
+    for shared in (PartialState._shared_state, AcceleratorState._shared_state):
+        shared.update(world)
+
+
+def cache_lomo_check() -> None:
+    """accelerate's backward() and optimizer step() ask importlib whether the optional `lomo`
+    package is installed on every call (about 0.4 ms each on CPU, six times per step); the
+    answer cannot change during a run."""
+    for module in (accelerate.accelerator, accelerate.optimizer):
+        if not hasattr(module.is_lomo_available, "cache_info"):
+            module.is_lomo_available = functools.cache(module.is_lomo_available)
+
+
+def reset_accelerate_state() -> None:
+    """Forget the process-global Accelerator state, so a second Trainer in one process starts afresh."""
+    from accelerate.state import GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+# ---- DeepSpeed ------------------------------------------------------------------------------
+def engine_overflowed(engine: Any) -> bool:
+    """Whether a DeepSpeed engine skipped its last step for a non-finite gradient norm (ZeRO-1/2)."""
+    return bool(getattr(getattr(engine, "optimizer", None), "overflow", False))

@@ -1,0 +1,107 @@
+"""What each phase computes (the NVlabs split): the loop decides when, the objective decides what.
+
+Every network call goes through `run_G(z, c)` and `run_D(x, c)`, the one place where
+augmentation and class labels enter. Which module each call reaches (a DDP wrapper, a
+DeepSpeed engine, D's plain module for the G phase and penalties) is the backend's choice,
+handed over as `PhaseNetworks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from distgan.config import LossConfig
+from distgan.losses.adversarial import ADVERSARIAL_LOSSES
+from distgan.losses.regularizers import build_regularizers, input_gradient_norm_sq
+from distgan.losses.batch import Batch
+
+
+@dataclass
+class PhaseNetworks:
+    G: nn.Module  # G as trained (wrapped)
+    D: nn.Module  # D as trained in the D phase (wrapped)
+    D_frozen: nn.Module  # D inside the G phase, all of it frozen
+    # A separate D forward for the penalties' autograd.grad; None: the D phase's forward itself.
+    D_penalty: nn.Module | None
+    loss_scale: Callable[[str], Tensor | None]  # fp16: the phase's loss scale, else None
+
+
+@dataclass
+class PhaseOutput:
+    loss: Tensor
+    stats: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Objective:
+    def __init__(self, cfg: LossConfig, nets: PhaseNetworks) -> None:
+        self.terms = ADVERSARIAL_LOSSES[cfg.name]
+        regularizers = build_regularizers(cfg)
+        self.penalties = [r for r in regularizers if r.target is not None]
+        self.regularizers = regularizers
+        self.nets = nets
+
+    def run_G(self, z: Tensor, c: Tensor | None) -> Tensor:
+        return self.nets.G(z)  # c enters with class-conditional networks
+
+    def run_D(self, x: Tensor, c: Tensor | None, net: nn.Module | None = None) -> Tensor:
+        return (net or self.nets.D)(x).float()
+
+    def differentiates_twice(self, phase: str, phase_step: int) -> bool:
+        return phase == "d" and any(r.due(phase_step) for r in self.penalties)
+
+    def loss(self, phase: str, batch: Batch, phase_step: int) -> PhaseOutput:
+        return self.discriminator_loss(batch, phase_step) if phase == "d" else self.generator_loss(batch)
+
+    def discriminator_loss(self, batch: Batch, d_step: int) -> PhaseOutput:
+        """D's loss on real and (detached) fake images in one forward, plus the due penalties."""
+        with torch.no_grad():
+            fake = self.run_G(batch.z, batch.fake_labels)
+        images = {"real": batch.real.detach(), "fake": fake.detach()}
+        labels = {"real": batch.real_labels, "fake": batch.fake_labels}
+        due = [r for r in self.penalties if r.due(d_step)]
+        for reg in due:
+            if reg.target not in images:
+                images[reg.target] = reg.inputs(images["real"], images["fake"], batch.uniform)
+                labels[reg.target] = batch.real_labels
+        shared = self.nets.D_penalty is None  # penalties differentiate the main forward
+        if shared:
+            for reg in due:
+                images[reg.target].requires_grad_(True)
+        slots = list(images) if shared else ["real", "fake"]
+        logits = dict(zip(slots, self.run_D(torch.cat([images[s] for s in slots]), _cat(labels, slots))
+                          .split([images[s].shape[0] for s in slots])))
+        loss = self.terms.d_real(logits["real"]).mean() + self.terms.d_fake(logits["fake"]).mean()
+        stats = {"d_real": logits["real"].detach().mean(), "d_fake": logits["fake"].detach().mean()}
+        grad_norms: dict[str, Tensor] = {}  # per target: penalties on the same images share it
+        for reg in due:
+            if reg.target not in grad_norms:
+                x, out = images[reg.target], logits.get(reg.target)
+                if not shared:
+                    x = x.detach().requires_grad_(True)
+                    out = self.run_D(x, labels[reg.target], self.nets.D_penalty)
+                grad_norms[reg.target] = input_gradient_norm_sq(out, x, self.nets.loss_scale("d"))
+            term, reg_stats = reg.penalty(grad_norms[reg.target])
+            loss = loss + term
+            stats.update(reg_stats)
+        stats["loss_d"] = loss.detach()
+        return PhaseOutput(loss, stats)
+
+    def generator_loss(self, batch: Batch) -> PhaseOutput:
+        """G's loss through a frozen D. (`batch.real` is there for relativistic losses.)"""
+        logits_fake = self.run_D(self.run_G(batch.z, batch.fake_labels), batch.fake_labels, self.nets.D_frozen)
+        loss = self.terms.g_fake(logits_fake).mean()
+        return PhaseOutput(loss, {"loss_g": loss.detach()})
+
+    def after_step(self, phase: str) -> None:
+        if phase == "d":
+            for reg in self.regularizers:
+                reg.after_step(self.nets.D)
+
+
+def _cat(labels: dict[str, Tensor | None], slots: list[str]) -> Tensor | None:
+    parts = [labels[s] for s in slots]
+    return None if any(p is None for p in parts) else torch.cat(parts)

@@ -1,0 +1,205 @@
+"""The run's periodic work, one hook per job, called in order after every training step.
+
+A hook says when it is due and does its job; it returns `RESTART` when the step's state was
+replaced (a rollback: the remaining hooks skip this step) or `STOP` to end the run.
+An interval of 0 means "only at the last step" for sample grids and checkpoints, and "off" for
+evaluation and the consistency check, as the config reference says.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from accelerate import Accelerator
+from torch import nn
+from tqdm.auto import tqdm
+
+from distgan.training.consistency import check_ranks_agree
+from distgan.training.metrics import DeviceMeter, JsonlLog
+from distgan.training.nonfinite import NonFiniteGuard, Verdict
+from distgan.training.preemption import PreemptionWatch
+from distgan.training.state import TrainState
+from distgan.training.tracking import log_scalars
+
+Outcome = Literal["restart", "stop"] | None
+RESTART: Outcome = "restart"
+STOP: Outcome = "stop"
+
+
+def at_interval(interval: int, step: int, last: bool) -> bool:
+    """Every `interval` steps and at the last step; 0: at the last step only."""
+    return last or (interval > 0 and step % interval == 0)
+
+
+def when_enabled(interval: int, step: int, last: bool) -> bool:
+    """Every `interval` steps and at the last step; 0: never."""
+    return interval > 0 and (last or step % interval == 0)
+
+
+class Hook:
+    def due(self, step: int, last: bool) -> bool:
+        raise NotImplementedError
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        raise NotImplementedError
+
+
+def run_due(hooks: list[Hook], step: int, last: bool) -> Outcome:
+    """Runs the due hooks in order until one restarts the step or stops the run."""
+    for hook in hooks:
+        if hook.due(step, last) and (outcome := hook(step, last)) is not None:
+            return outcome
+    return None
+
+
+class Stopwatch:
+    """Training throughput: wall time and images since the last reading, minus evaluation time."""
+
+    def __init__(self, images: int) -> None:
+        self.start, self.images = time.perf_counter(), images
+
+    def exclude(self, seconds: float) -> None:
+        self.start += seconds
+
+    def images_per_second(self, images: int) -> float:
+        now = time.perf_counter()
+        rate = (images - self.images) / max(now - self.start, 1e-9)
+        self.start, self.images = now, images
+        return rate
+
+
+class NonFiniteCheck(Hook):
+    """Judges the skipped steps before every log row and every checkpoint (a checkpoint never
+    holds a step not yet judged); a rollback or a stop is taken identically on every rank."""
+
+    def __init__(self, guard: NonFiniteGuard, accelerator: Accelerator, log_every: int, checkpoint_every: int,
+                 act_on: Callable[[Verdict, int], None]) -> None:
+        self.guard, self.accelerator, self.act_on = guard, accelerator, act_on
+        self.log_every, self.checkpoint_every = log_every, checkpoint_every
+        self.verdict: Verdict | None = None
+
+    def due(self, step: int, last: bool) -> bool:
+        return at_interval(self.log_every, step, last) or at_interval(self.checkpoint_every, step, last)
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        self.verdict = self.guard.verdict(self.accelerator)
+        if self.verdict.action == "continue":
+            return None
+        self.act_on(self.verdict, step)  # raises on "stop"
+        return RESTART
+
+
+class LogMetrics(Hook):
+    """A metrics.jsonl row, the tracker's scalars and the progress bar's numbers."""
+
+    def __init__(self, every: int, meter: DeviceMeter, accelerator: Accelerator, state: TrainState,
+                 log: JsonlLog | None, bar: tqdm, nonfinite: NonFiniteCheck, stopwatch: Stopwatch) -> None:
+        self.every, self.meter, self.accelerator, self.state = every, meter, accelerator, state
+        self.log, self.bar, self.nonfinite, self.stopwatch = log, bar, nonfinite, stopwatch
+
+    def due(self, step: int, last: bool) -> bool:
+        return at_interval(self.every, step, last)
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        acc, verdict = self.accelerator, self.nonfinite.verdict
+        row = self.meter.reduce(acc)  # the only host sync of the interval
+        row = {"step": step, "kimg": self.state.data_position / 1000, **row,
+               **{f"skipped_{p}": n for p, n in verdict.nonfinite.items()},
+               "img_per_s": self.stopwatch.images_per_second(self.state.data_position)}
+        if acc.mixed_precision == "fp16":
+            row.update({f"overflow_{p}": n for p, n in verdict.overflows.items()})
+        if acc.device.type == "cuda":
+            import torch
+
+            row["gpu_mem_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30
+        if self.log is not None:
+            self.log.write(row)
+            self.bar.set_postfix(loss_d=f"{row.get('loss_d', float('nan')):.3f}",
+                                 loss_g=f"{row.get('loss_g', float('nan')):.3f}",
+                                 img_s=f"{row['img_per_s']:.0f}", refresh=False)
+        log_scalars(acc, row, step)
+        return None
+
+
+class ConsistencyCheck(Hook):
+    """Debug: every rank holds the same weights (`train.consistency_check_every`, 0: off)."""
+
+    def __init__(self, every: int, accelerator: Accelerator, modules: dict[str, nn.Module]) -> None:
+        self.every, self.accelerator, self.modules = every, accelerator, modules
+
+    def due(self, step: int, last: bool) -> bool:
+        return self.every > 0 and step % self.every == 0
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        check_ranks_agree(self.accelerator, self.modules, step)
+        return None
+
+
+class Periodic(Hook):
+    """A job at `at_interval` steps (0: the last step only) or, with `off_when_zero`, `when_enabled`."""
+
+    def __init__(self, every: int, job: Callable[[int], object], off_when_zero: bool = False) -> None:
+        self.every, self.job, self.off_when_zero = every, job, off_when_zero
+
+    def due(self, step: int, last: bool) -> bool:
+        return (when_enabled if self.off_when_zero else at_interval)(self.every, step, last)
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        self.job(step)
+        return None
+
+
+class Checkpointing(Hook):
+    """A checkpoint every `train.checkpoint_every` steps (0: at the last step only)."""
+
+    def __init__(self, every: int, root: Path, save: Callable[[int], Path]) -> None:
+        self.every, self.root, self.save = every, root, save
+        self.saved_step = -1
+
+    def due(self, step: int, last: bool) -> bool:
+        return at_interval(self.every, step, last)
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        self.save(step)
+        self.saved_step = step
+        return None
+
+
+class Preemption(Hook):
+    """SIGTERM or the requeue signal on any rank: a checkpoint of this step, a requeue, the end."""
+
+    def __init__(self, watch: PreemptionWatch, accelerator: Accelerator, nonfinite: NonFiniteCheck,
+                 checkpointing: Checkpointing) -> None:
+        self.watch, self.accelerator = watch, accelerator
+        self.nonfinite, self.checkpointing = nonfinite, checkpointing
+
+    def due(self, step: int, last: bool) -> bool:
+        return not last
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        received = self.watch.stop_requested()
+        if received is None:
+            return None
+        acc = self.accelerator
+        if self.checkpointing.saved_step != step:
+            verdict = self.nonfinite.guard.verdict(acc)  # judged before it is saved, as always
+            if verdict.action == "stop":
+                self.nonfinite.act_on(verdict, step)
+            # A due rollback needs no checkpoint: the requeued job resumes from its target.
+            if verdict.action == "continue":
+                self.checkpointing(step, last)
+        for tracker in acc.trackers:
+            tracker.finish()
+        if "wandb" in sys.modules:  # stop its service now: the requeue's SIGTERM would kill it mid-teardown
+            sys.modules["wandb"].teardown()
+        acc.wait_for_everyone()  # every rank is past the checkpoint before the requeue kills the steps
+        if acc.is_main_process:
+            status = self.watch.requeue() if received == self.watch.requeue_signal else "not requeued (SIGTERM)"
+            print(f"distgan: stopped at step {step} on {signal.Signals(received).name}: checkpoint "
+                  f"{self.checkpointing.root / f'step_{step}'} written; {status}", flush=True)
+        return STOP
