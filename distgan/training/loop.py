@@ -140,7 +140,8 @@ class Trainer:
     def _start_streams(self) -> None:
         """The data stream from the state's position; after a rollback, a fresh noise stream."""
         cfg = self.cfg
-        self.real = self._real_stream(real_batches(self.dataset, cfg, self.accelerator, self.state.data_position))
+        self.loader = real_batches(self.dataset, cfg, self.accelerator, self.state.data_position)
+        self.real = self._real_stream(self.loader)
         self.noise.seed = mix_seed(cfg.seed, self.state.rollbacks) if self.state.rollbacks else cfg.seed
 
     def _real_stream(self, loader) -> Iterator[tuple[Tensor, Tensor]]:

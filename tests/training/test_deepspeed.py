@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
+
+from distgan.training.checkpoint import EMA_FILE
 
 from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
@@ -106,7 +109,7 @@ def test_zero2_bf16_trains_with_r1_and_keeps_an_fp32_ema(tmp_path: Path, mnist_d
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and all(r["skipped_d"] == r["skipped_g"] == 0 for r in rows)
     assert all(isinstance(r["loss_d"], float) and isinstance(r["r1"], float) for r in rows if "r1" in r)
-    ema = torch.load(out / "checkpoints" / "step_4" / "custom_checkpoint_0.pkl", weights_only=True)
+    ema = load_file(str(out / "checkpoints" / "step_4" / EMA_FILE))
     assert {v.dtype for v in ema.values() if v.is_floating_point()} == {torch.float32}
     assert all(v.isfinite().all() for v in final_weights(out).values())
 

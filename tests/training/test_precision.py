@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from distgan.training.checkpoint import SCALERS_FILE
 from distgan.training.loop import Trainer
 from tests.training.helpers import reset_accelerate, tiny_config, train_in_process
 from tests.training.test_nonfinite import POISON, adam_steps, d_call
@@ -28,7 +29,7 @@ def test_overflow_in_d_skips_only_d_and_lowers_only_d_scale(tmp_path: Path, mnis
     # An overflow is routine in fp16: the scaler's business, not a non-finite step.
     assert [r["skipped_d"] for r in rows] == [0, 0, 0, 0]
     assert adam_steps(out / "checkpoints" / "step_4") == (4, 3)
-    scalers = torch.load(out / "checkpoints" / "step_4" / "custom_checkpoint_2.pkl", weights_only=False)
+    scalers = torch.load(out / "checkpoints" / "step_4" / SCALERS_FILE, weights_only=True)
     assert scalers["d"]["scale"] == INIT_SCALE * 0.5
     assert scalers["g"]["scale"] == INIT_SCALE
 
@@ -37,7 +38,7 @@ def test_overflow_in_g_leaves_d_alone(tmp_path: Path, mnist_dir: Path):
     out = train_in_process(tmp_path / "run", mnist_dir, *FP16, f"model.kwargs.poison_calls=[{d_call(2) + 1}]",
                            "train.steps=3", "train.checkpoint_every=3")
     assert adam_steps(out / "checkpoints" / "step_3") == (2, 3)
-    scalers = torch.load(out / "checkpoints" / "step_3" / "custom_checkpoint_2.pkl", weights_only=False)
+    scalers = torch.load(out / "checkpoints" / "step_3" / SCALERS_FILE, weights_only=True)
     assert (scalers["d"]["scale"], scalers["g"]["scale"]) == (INIT_SCALE, INIT_SCALE * 0.5)
 
 
@@ -48,5 +49,5 @@ def test_both_scales_are_restored_on_resume(tmp_path: Path, mnist_dir: Path):
     reset_accelerate()
     resumed = Trainer(tiny_config(out, mnist_dir, *FP16, poison, "train.steps=5", "train.resume=auto"))
     assert resumed.state.step == 3
-    assert resumed.scalers.scalers["d"].get_scale() == INIT_SCALE * 0.25
-    assert resumed.scalers.scalers["g"].get_scale() == INIT_SCALE * 0.5
+    assert resumed.backend.scalers.scalers["d"].get_scale() == INIT_SCALE * 0.25
+    assert resumed.backend.scalers.scalers["g"].get_scale() == INIT_SCALE * 0.5

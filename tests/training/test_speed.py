@@ -38,15 +38,14 @@ def test_compile_survives_the_requires_grad_toggling(tmp_path: Path, mnist_dir: 
     COMPILED_GRAPHS.clear()
     run = trainer(tmp_path / "run", mnist_dir, *COMPILE, "model.g_norm=batch", "model.d_norm=spectral",
                   "loss.r1_gamma=1.0", "loss.r1_interval=4", "train.n_critic=2")
-    next_real = run.real_images()
     for _ in range(3):
-        run.train_step(next_real, want_grad_norms=True)
+        run.train_step(want_grad_norms=True)
     after_warmup = len(COMPILED_GRAPHS)
     # G under no_grad and with grad; D trainable on 2n images and frozen on n. The R1 steps
     # (every 4th D step) run eagerly: a compiled backward cannot be differentiated again.
     assert 4 <= after_warmup <= 6, COMPILED_GRAPHS
     for _ in range(8):
-        run.train_step(next_real, want_grad_norms=False)
+        run.train_step(want_grad_norms=False)
     assert len(COMPILED_GRAPHS) == after_warmup, "a step recompiled: the graphs are not reused"
     assert run.state.step == 11
 
@@ -69,9 +68,9 @@ def test_channels_last_weights_and_images(tmp_path: Path, mnist_dir: Path):
     run = trainer(tmp_path / "run", mnist_dir, "train.channels_last=true")
     conv = next(p for p in run.G_plain.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
-    assert run.real_images()().is_contiguous(memory_format=torch.channels_last)
+    assert next(run.real)[0].is_contiguous(memory_format=torch.channels_last)
     plain = trainer(tmp_path / "plain", mnist_dir)  # auto: off on the CPU
-    assert not plain.channels_last and plain.real_images()().is_contiguous()
+    assert not plain.channels_last and next(plain.real)[0].is_contiguous()
 
 
 @pytest.mark.parametrize("extra", [["model.g_norm=batch", "train.grad_accum=2"], ["train.batch_size=24", "train.n_critic=2"]])

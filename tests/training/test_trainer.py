@@ -13,6 +13,7 @@ from PIL import Image
 
 from distgan.config import Config
 from distgan.models import build_models
+from distgan.training.checkpoint import EMA_FILE, STATE_FILE
 from tests.training.helpers import final_weights, reset_accelerate, tiny_config, train_in_process
 
 MODEL_LOSS = [
@@ -65,7 +66,7 @@ def test_output_layout(tmp_path: Path, mnist_dir: Path):
                                 "train.checkpoint_every=1", "train.keep_checkpoints=2")
     ckpt = out / "checkpoints" / "step_4"
     for name in ("model.safetensors", "model_1.safetensors", "optimizer.bin", "optimizer_1.bin",
-                 "random_states_0.pkl", "custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl"):
+                 "random_states_0.pkl", EMA_FILE, STATE_FILE):
         assert (ckpt / name).is_file(), name
     assert not list((out / "checkpoints").glob(".tmp*"))
 
