@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 import yaml
 from distgan.errors import DistganError
+from distgan.models.catalog import CATALOG, model_names
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PRESET = "mnist_dcgan"
-BUILTIN_MODELS = ("mlp", "dcgan", "resnet")
 
 
 class ConfigError(DistganError, ValueError):
@@ -149,13 +149,12 @@ class Config(_Section):
     @model_validator(mode="after")
     def _check_combinations(self) -> Config:
         res = self.data.resolution
-        if self.model.name == "dcgan" and (res < 16 or res & (res - 1)):
-            raise ValueError(f"data.resolution={res}: model dcgan needs a power of two >= 16 (16, 32, 64, 128, ...)")
-        if self.model.name == "resnet" and (res < 8 or res & (res - 1)):
-            raise ValueError(f"data.resolution={res}: model resnet needs a power of two >= 8 (8, 16, 32, 64, ...)")
-        if self.model.name not in BUILTIN_MODELS and ":" not in self.model.name:
+        builtin = CATALOG.get(self.model.name)
+        if builtin is not None and not builtin.accepts(res):
+            raise ValueError(f"data.resolution={res}: model {builtin.name} needs {builtin.allowed_resolutions()}")
+        if self.model.name not in model_names() and ":" not in self.model.name:
             raise ValueError(
-                f"model.name={self.model.name!r}: use one of {', '.join(BUILTIN_MODELS)} or 'package.module:Class'"
+                f"model.name={self.model.name!r}: use one of {', '.join(model_names())} or 'package.module:Class'"
             )
         if self.train.resume not in ("auto", "never") and not self.train.resume:
             raise ValueError("train.resume is empty: use auto, never or a checkpoint directory")

@@ -19,3 +19,9 @@ class CheckpointError(DistganError):
 
 class NonFiniteError(DistganError):
     """Training produced NaN/Inf and `train.on_nonfinite` says to stop."""
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """An exception as 'Type: message' on one line, at most `limit` characters, for wrapping in a DistganError."""
+    text = " ".join(str(err).split())
+    return (f"{type(err).__name__}: {text}" if text else type(err).__name__)[:limit]

@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
             raise DistganError(f"{args.run_dir} has no config.yaml: give the output_dir of a distgan run")
         cfg = load_config(str(config_file), args.overrides)
         from distgan.evaluation.evaluator import Evaluator
-        from distgan.evaluation.loading import load_generator
+        from distgan.generator import load_generator
 
-        generator, _, z_dim = load_generator(args.checkpoint or args.run_dir, acc.device)
+        generator = load_generator(args.checkpoint or args.run_dir, acc.device)
         evaluator = Evaluator(acc, cfg)  # the extractor is checked before any image is generated
         seed = cfg.seed if args.seed is None else args.seed
-        result = evaluator.evaluate(generator, z_dim, args.num, seed)
+        result = evaluator.evaluate(generator, generator.z_dim, args.num, seed)
     except DistganError as err:
         if acc.is_main_process:
             print(f"distgan: error: {err}", file=sys.stderr)

@@ -35,9 +35,10 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 def interpolate(source: Path, rows: int, steps: int, seed: int = 0, linear: bool = False,
                 device: str = "cpu") -> Tensor:
     """Images [rows * steps, C, R, R] in [-1, 1], row-major."""
-    from distgan.evaluation.loading import load_generator
+    from distgan.generator import load_generator
 
-    generator, _, z_dim = load_generator(source, device)
+    generator = load_generator(source, device)
+    z_dim = generator.z_dim
     gen = torch.Generator().manual_seed(seed)
     ends = torch.randn(2, rows, z_dim, generator=gen)
     t = torch.linspace(0, 1, steps)

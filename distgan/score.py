@@ -60,7 +60,7 @@ def load_pixels(paths: list[Path], channels: int, resolution: int) -> torch.Tens
 def score(run: Path, paths: list[Path], batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
     """(shaped uint8 images, D outputs [N], realness [N], loss name) for the images at `paths`."""
     from distgan.data import to_float_images
-    from distgan.evaluation.loading import load_discriminator
+    from distgan.generator import load_discriminator
 
     discriminator, cfg = load_discriminator(run)
     channels = cfg.data.channels or (1 if cfg.data.source == "mnist" else 3)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from distgan.data import to_float_images
-from distgan.evaluation.loading import load_discriminator
+from distgan.generator import load_discriminator
 from distgan.score import load_pixels
 from tests.training.helpers import REPO, train_in_process
 

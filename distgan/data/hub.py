@@ -14,11 +14,7 @@ import datasets
 
 from distgan.config import DataConfig
 from distgan.data.dataset import ImageDataset
-from distgan.errors import DataError
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())[:300] or type(err).__name__
+from distgan.errors import DataError, one_line
 
 
 def load_hub_split(hub_id: str, split: str, hint: str) -> datasets.Dataset:
@@ -27,11 +23,11 @@ def load_hub_split(hub_id: str, split: str, hint: str) -> datasets.Dataset:
         return datasets.load_dataset(hub_id, split=split)
     except ValueError as err:
         if "split" in str(err).lower():  # reached the hub, but no such split
-            raise DataError(f"hub dataset {hub_id}: {_one_line(err)}: set data.split to one of its splits") from None
-        raise DataError(f"hub dataset {hub_id} could not be loaded ({_one_line(err)}): {hint}") from None
+            raise DataError(f"hub dataset {hub_id}: {one_line(err)}: set data.split to one of its splits") from None
+        raise DataError(f"hub dataset {hub_id} could not be loaded ({one_line(err)}): {hint}") from None
     except Exception as err:  # offline, unreachable, unknown id, gated, ...
         raise DataError(f"hub dataset {hub_id} could not be loaded: the hub could not be reached "
-                        f"or has no such dataset ({_one_line(err)}): {hint}") from None
+                        f"or has no such dataset ({one_line(err)}): {hint}") from None
 
 
 def _from_disk(root: Path, split: str) -> datasets.Dataset:
@@ -41,7 +37,7 @@ def _from_disk(root: Path, split: str) -> datasets.Dataset:
         raise DataError(f"data.path={root} is a directory but not one written by save_to_disk: "
                         f"for a folder of image files use data.source=imagefolder") from None
     except Exception as err:
-        raise DataError(f"data.path={root}: cannot read the saved dataset ({_one_line(err)})") from None
+        raise DataError(f"data.path={root}: cannot read the saved dataset ({one_line(err)})") from None
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
             raise DataError(f"data.split={split!r} is not in {root}: its splits are {', '.join(loaded)}")

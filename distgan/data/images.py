@@ -21,7 +21,7 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-from distgan.errors import DataError
+from distgan.errors import DataError, one_line
 
 EXIF_ORIENTATION = 0x0112
 
@@ -37,11 +37,6 @@ class ImageDecodeError(DataError):
             last = message.rstrip().splitlines()[-1]
             message = last.split(": ", 1)[1] if ": " in last else last
         super().__init__(message)
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _to_l_or_rgb(img: Image.Image) -> Image.Image:
@@ -112,7 +107,7 @@ def shape_array(arr: np.ndarray, channels: int, resolution: int, name: str) -> n
         mode = "L" if arr.ndim == 2 else ("RGB" if arr.shape[-1] == 3 else "RGBA")
         return shape_image(Image.fromarray(np.ascontiguousarray(arr), mode), channels, resolution)
     except Exception as err:
-        raise ImageDecodeError(f"{name}: cannot use this array as an image ({_one_line(err)})") from None
+        raise ImageDecodeError(f"{name}: cannot use this array as an image ({one_line(err)})") from None
 
 
 def decode_image(source: bytes | str, name: str, channels: int, resolution: int) -> np.ndarray:
@@ -125,4 +120,4 @@ def decode_image(source: bytes | str, name: str, channels: int, resolution: int)
                 img = ImageOps.exif_transpose(img)
             return shape_image(img, channels, resolution)
     except Exception as err:
-        raise ImageDecodeError(f"{name}: cannot decode image ({_one_line(err)}): fix or remove it") from None
+        raise ImageDecodeError(f"{name}: cannot decode image ({one_line(err)}): fix or remove it") from None

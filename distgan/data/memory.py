@@ -27,17 +27,12 @@ from distgan.config import DataConfig
 from distgan.data.dataset import ImageDataset
 from distgan.data.loader import collate_images
 from distgan.data.sampler import epoch_permutation
+from distgan.paths import cache_dir as default_cache_dir  # noqa: F401  the name distgan.training.batches imports
 
 # `data.in_memory=auto` holds a dataset in memory when its decoded pixels take at most this.
 AUTO_MAX_BYTES = 4 * 2**30
 DECODE_BATCH = 512
 CACHE_VERSION = 1  # bump when the decoded bytes of the same source would change
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get("DISTGAN_CACHE_DIR"):
-        return Path(os.environ["DISTGAN_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "distgan"
 
 
 def decoded_bytes(dataset: ImageDataset) -> int:

@@ -25,6 +25,7 @@ from distgan.config import Config
 from distgan.evaluation.extract import dataset_features
 from distgan.evaluation.features import RESIZER, EvaluationError, Extractor
 from distgan.evaluation.fid import feature_statistics
+from distgan.paths import cache_dir as distgan_cache_dir
 
 
 @dataclass
@@ -38,7 +39,7 @@ class RealStats:
 def cache_dir(cfg: Config) -> Path:
     if cfg.eval.stats_cache:
         return Path(cfg.eval.stats_cache).expanduser()
-    return Path(os.environ.get("DISTGAN_CACHE", "~/.cache/distgan")).expanduser() / "fid_stats"
+    return distgan_cache_dir() / "fid_stats"
 
 
 def describe_reference(cfg: Config, num_real: int, extractor: Extractor) -> dict[str, Any]:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from distgan.errors import ModelError
-
-if TYPE_CHECKING:
-    from distgan.models.registry import GANModels
+from distgan.models.gan_models import GANModels
 
 
 def has_batch_stats(module: nn.Module) -> bool:

@@ -13,8 +13,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from distgan.config import ModelConfig
-from distgan.errors import ModelError
-from distgan.models.registry import GANModels, register_model
+from distgan.models.gan_models import GANModels
 
 
 def _stage_widths(width: int, resolution: int) -> list[int]:
@@ -72,10 +71,7 @@ def dcgan_discriminator(channels: int, resolution: int, width: int, norm: str) -
     return net
 
 
-@register_model("dcgan")
 def build_dcgan(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
-    if resolution < 16 or resolution & (resolution - 1):
-        raise ModelError(f"model dcgan cannot use resolution {resolution}: use a power of two >= 16 (16, 32, 64, ...)")
     return GANModels(
         generator=dcgan_generator(cfg.z_dim, channels, resolution, cfg.g_width, cfg.g_norm),
         discriminator=dcgan_discriminator(channels, resolution, cfg.d_width, cfg.d_norm),

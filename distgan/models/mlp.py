@@ -5,10 +5,9 @@ from __future__ import annotations
 from torch import nn
 
 from distgan.config import ModelConfig
-from distgan.models.registry import GANModels, register_model
+from distgan.models.gan_models import GANModels
 
 
-@register_model("mlp")
 def build_mlp(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
     pixels = channels * resolution * resolution
     widths = [cfg.z_dim, 128, 128, 1024, 1024]

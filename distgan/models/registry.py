@@ -4,41 +4,20 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
 from distgan.config import ModelConfig
 from distgan.errors import ModelError
+from distgan.models.catalog import CATALOG, REGISTERED, CatalogEntry, model_names
 from distgan.models.checks import check_shapes
-
-
-@dataclass
-class GANModels:
-    generator: nn.Module  # z [N, z_dim] -> images [N, C, R, R] in [-1, 1]
-    discriminator: nn.Module  # images [N, C, R, R] -> logits [N]
-    z_dim: int
-
-
-Builder = Callable[[ModelConfig, int, int], GANModels]
-_REGISTRY: dict[str, Builder] = {}
-
-
-def register_model(name: str) -> Callable[[Builder], Builder]:
-    """Registers `fn(cfg, channels, resolution) -> GANModels` under `model.name=name`."""
-
-    def decorator(fn: Builder) -> Builder:
-        if name in _REGISTRY and _REGISTRY[name] is not fn:
-            raise ModelError(f"model name {name!r} is registered twice: pick a different name")
-        _REGISTRY[name] = fn
-        return fn
-
-    return decorator
+from distgan.models.gan_models import GANModels
 
 
 def registered_models() -> list[str]:
-    return sorted(_REGISTRY)
+    """The built-in names plus those other packages registered with `register_model`."""
+    return model_names()
 
 
 def build_models(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
@@ -47,16 +26,25 @@ def build_models(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
         raise ModelError(f"cannot build models for channels={channels}, resolution={resolution}: both must be >= 1")
     if ":" in cfg.name:
         models = _build_user_models(cfg, channels, resolution)
-    elif cfg.name in _REGISTRY:
+    elif cfg.name in CATALOG or cfg.name in REGISTERED:
         if cfg.kwargs:
-            # Built-ins take no kwargs; silently ignoring them would hide typos.
+            # Named models take no kwargs; silently ignoring them would hide typos.
             raise ModelError(f"model.kwargs {sorted(cfg.kwargs)} are not used by model {cfg.name}: remove them")
-        models = _REGISTRY[cfg.name](cfg, channels, resolution)
+        builder = _builtin_builder(CATALOG[cfg.name], resolution) if cfg.name in CATALOG else REGISTERED[cfg.name]
+        models = builder(cfg, channels, resolution)
     else:
         raise ModelError(
             f"unknown model.name={cfg.name!r}: use one of {', '.join(registered_models())} or 'package.module:Name'"
         )
     return check_shapes(models, channels, resolution, cfg.name)
+
+
+def _builtin_builder(entry: CatalogEntry, resolution: int) -> Any:
+    # Checked here as well as in the config: build_models is also called with a bare ModelConfig.
+    if not entry.accepts(resolution):
+        raise ModelError(f"model {entry.name} cannot use resolution {resolution}: use {entry.allowed_resolutions()}")
+    module_name, _, attr = entry.builder.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def _build_user_models(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:

@@ -18,8 +18,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from distgan.config import ModelConfig
-from distgan.errors import ModelError
-from distgan.models.registry import GANModels, register_model
+from distgan.models.gan_models import GANModels
 
 _RESIDUAL_GAIN = math.sqrt(2.0)
 
@@ -92,10 +91,7 @@ def resnet_discriminator(channels: int, resolution: int, width: int) -> nn.Seque
     return nn.Sequential(*blocks, nn.ReLU(), SumPool(), spectral_norm(linear), nn.Flatten(0))
 
 
-@register_model("resnet")
 def build_resnet(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
-    if resolution < 8 or resolution & (resolution - 1):
-        raise ModelError(f"model resnet cannot use resolution {resolution}: use a power of two >= 8 (8, 16, 32, ...)")
     return GANModels(
         generator=resnet_generator(cfg.z_dim, channels, resolution, cfg.g_width, cfg.g_norm == "batch"),
         discriminator=resnet_discriminator(channels, resolution, cfg.d_width),

@@ -1,0 +1,151 @@
+"""Trained networks back from disk: `load_generator(path)` for sampling, `load_discriminator(path)` for scoring.
+
+Both accept what a run leaves behind: the run directory, `final/`, `final/best/`, or one of
+their `.safetensors` files (which carry the run's config in their metadata, so a file works
+on its own). `load_generator` also reads `checkpoints/step_<N>`, whose EMA generator is
+stored by name and whose config is the run's `config.yaml` two levels up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from distgan.config import Config
+from distgan.errors import DistganError, ModelError
+from distgan.models import build_models
+from distgan.models.gan_models import GANModels
+from distgan.training.checkpoint import EMA_FILE, checkpoint_step
+
+FINAL_DIR = "final"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+_WHERE = "give a run directory, final/, final/best/, a .safetensors file or checkpoints/step_<N>"
+
+
+class Generator(nn.Module):
+    """A trained generator with what is needed to use it: latent size, image shape, the run's config."""
+
+    def __init__(self, net: nn.Module, z_dim: int, channels: int, resolution: int, config: Config,
+                 step: int | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.z_dim = z_dim
+        self.channels = channels
+        self.resolution = resolution
+        self.config = config
+        self.step = step
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, labels: Tensor | None = None, batch_size: int = 256) -> Tensor:
+        """`n` images [n, C, R, R] in [-1, 1] on the generator's device; the same seed gives the same images."""
+        if labels is not None:
+            raise DistganError("labels were given but this generator is unconditional: call sample() without labels")
+        if n < 1 or batch_size < 1:
+            raise DistganError(f"sample(n={n}, batch_size={batch_size}): both must be at least 1")
+        # Latents are drawn on the CPU so that a seed gives the same images on every device.
+        z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed))
+        param = next(self.net.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        was_training = self.training
+        self.eval()  # batch statistics would make an image depend on the rest of its batch
+        try:
+            return torch.cat([self.net(chunk.to(device)) for chunk in z.split(batch_size)])
+        finally:
+            self.train(was_training)
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Generator:
+    """The EMA generator saved under `path`, in eval mode on `device`."""
+    path = Path(path)
+    if path.is_dir() and checkpoint_step(path) is not None:
+        return _generator_from_checkpoint(path, device)
+    weights = _find(path, "generator_ema.safetensors", "no generator weights")
+    net, cfg, metadata, z_dim = _load_final_file(weights, device)
+    if metadata["network"] == "discriminator":
+        raise DistganError(f"{weights} holds a discriminator: give generator_ema.safetensors or its directory")
+    return Generator(net, z_dim, int(metadata["channels"]), int(metadata["resolution"]), cfg,
+                     int(metadata["step"]) if "step" in metadata else None).eval()
+
+
+def load_discriminator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, Config]:
+    """The discriminator saved under `path` (a run directory, final/, final/best/ or its .safetensors), in eval mode."""
+    weights = _find(Path(path), DISCRIMINATOR_FILE, "no discriminator weights")
+    net, cfg, metadata, _ = _load_final_file(weights, device)
+    if metadata["network"] != "discriminator":
+        raise DistganError(f"{weights} holds a generator: give {DISCRIMINATOR_FILE} or its directory")
+    return net, cfg
+
+
+def _find(path: Path, name: str, missing: str) -> Path:
+    for candidate in (path / FINAL_DIR / name, path / name, path):
+        if candidate.is_file():
+            return candidate
+    raise DistganError(f"{missing} at {path}: {_WHERE}")
+
+
+def _load_final_file(path: Path, device: torch.device | str) -> tuple[nn.Module, Config, dict[str, str], int]:
+    """A final/*.safetensors file -> (its network in eval mode, the run config, the file's metadata, z_dim)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata: dict[str, str] = handle.metadata() or {}
+        state = load_file(str(path), device="cpu")
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a bad file
+        raise DistganError(f"{path} is not a readable safetensors file ({' '.join(str(err).split())})") from None
+    if not {"distgan_config", "channels", "resolution", "network"} <= metadata.keys():
+        raise DistganError(f"{path} has no distgan config in its metadata: give a file from a run's final/ directory")
+    cfg = Config.model_validate(yaml.safe_load(metadata["distgan_config"]))
+    channels, resolution = int(metadata["channels"]), int(metadata["resolution"])
+    nets = _build(cfg, channels, resolution)
+    net = nets.discriminator if metadata["network"] == "discriminator" else nets.generator
+    _load_state(net, state, path, cfg)
+    return net.to(device).eval(), cfg, metadata, nets.z_dim
+
+
+def _generator_from_checkpoint(step_dir: Path, device: torch.device | str) -> Generator:
+    weights = step_dir / EMA_FILE
+    if not weights.is_file():
+        raise DistganError(f"{step_dir} has no {EMA_FILE}: it was written by an older distgan; use the run's final/")
+    config_file = step_dir.parent.parent / "config.yaml"
+    if not config_file.is_file():
+        raise DistganError(f"{step_dir}: no config.yaml two levels up: give a checkpoint inside its run directory")
+    cfg = Config.model_validate(yaml.safe_load(config_file.read_text()))
+    try:
+        state = load_file(str(weights), device="cpu")
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a bad file
+        raise DistganError(f"{weights} is not a readable safetensors file ({' '.join(str(err).split())})") from None
+    resolution = cfg.data.resolution
+    # The config only fixes the channel count for MNIST or when data.channels is set; otherwise
+    # it came from the images, so the weights decide between grey and colour.
+    candidates = [cfg.data.channels] if cfg.data.channels else [1] if cfg.data.source == "mnist" else [3, 1]
+    for i, channels in enumerate(candidates):
+        nets = _build(cfg, channels, resolution)
+        try:
+            _load_state(nets.generator, state, weights, cfg)
+        except ModelError:
+            if i == len(candidates) - 1:
+                raise
+            continue
+        return Generator(nets.generator.to(device), nets.z_dim, channels, resolution, cfg,
+                         checkpoint_step(step_dir)).eval()
+    raise AssertionError("unreachable: the last candidate returns or raises")
+
+
+def _build(cfg: Config, channels: int, resolution: int) -> GANModels:
+    # Building initialises random weights that are overwritten at once: it must not move the caller's RNG.
+    with torch.random.fork_rng(devices=[]):
+        return build_models(cfg.model, channels=channels, resolution=resolution)
+
+
+def _load_state(net: nn.Module, state: dict[str, Tensor], path: Path, cfg: Config) -> None:
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise ModelError(f"{path} does not match model {cfg.model.name}: {str(err).splitlines()[0]}") from None

@@ -1,0 +1,14 @@
+"""`GANModels`, what every model builder returns: a generator, a discriminator and the latent size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass
+class GANModels:
+    generator: nn.Module  # z [N, z_dim] -> images [N, C, R, R] in [-1, 1]
+    discriminator: nn.Module  # images [N, C, R, R] -> logits [N]
+    z_dim: int
