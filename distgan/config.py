@@ -69,7 +69,7 @@ class LossConfig(_Section):
         from distgan.losses.adversarial import ADVERSARIAL_LOSSES  # the registry is the list of names
 
         if value not in ADVERSARIAL_LOSSES:
-            raise ValueError(f"loss.name={value!r}: use one of {', '.join(ADVERSARIAL_LOSSES)}")
+            raise ValueError(f"loss.name={value!r}: use one of {', '.join(map(repr, ADVERSARIAL_LOSSES))}")
         return value
 
 

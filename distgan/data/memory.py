@@ -27,7 +27,6 @@ from distgan.config import DataConfig
 from distgan.data.dataset import ImageDataset
 from distgan.data.loader import collate_images
 from distgan.data.sampler import epoch_permutation
-from distgan.paths import cache_dir as default_cache_dir  # noqa: F401  the name distgan.training.batches imports
 
 # `data.in_memory=auto` holds a dataset in memory when its decoded pixels take at most this.
 AUTO_MAX_BYTES = 4 * 2**30

@@ -2,16 +2,18 @@
 
 D minimises `d_real(r) + d_fake(f)`; G minimises `g_fake(f)`. All return per-sample
 values; the objective takes the mean so that DDP's gradient average over ranks equals the
-mean over the global batch. A new loss is one entry in `ADVERSARIAL_LOSSES`.
+mean over the global batch. A new loss is one entry in `ADVERSARIAL_LOSSES`, whose names are
+`loss.name`'s allowed values; the module loads without torch so that the config can read them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch.nn.functional as F
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -25,19 +27,25 @@ def _neg(x: Tensor) -> Tensor:
     return -x
 
 
+def _softplus(x: Tensor) -> Tensor:
+    from torch.nn.functional import softplus  # here, not at the top: see the module docstring
+
+    return softplus(x)
+
+
 ADVERSARIAL_LOSSES: dict[str, AdversarialTerms] = {
     # Goodfellow et al.'s value function: G minimises log(1 - D(G(z))), which saturates.
     "minimax": AdversarialTerms(
-        d_real=lambda r: F.softplus(-r), d_fake=F.softplus, g_fake=lambda f: -F.softplus(f)
+        d_real=lambda r: _softplus(-r), d_fake=_softplus, g_fake=lambda f: -_softplus(f)
     ),
     # G maximises log D(G(z)) instead: same fixed point, strong gradients early on.
     "nonsaturating": AdversarialTerms(
-        d_real=lambda r: F.softplus(-r), d_fake=F.softplus, g_fake=lambda f: F.softplus(-f)
+        d_real=lambda r: _softplus(-r), d_fake=_softplus, g_fake=lambda f: _softplus(-f)
     ),
     "wgan": AdversarialTerms(d_real=_neg, d_fake=lambda f: f, g_fake=_neg),
     "wgan-gp": AdversarialTerms(d_real=_neg, d_fake=lambda f: f, g_fake=_neg),
     "hinge": AdversarialTerms(
-        d_real=lambda r: F.relu(1.0 - r), d_fake=lambda f: F.relu(1.0 + f), g_fake=_neg
+        d_real=lambda r: (1.0 - r).relu(), d_fake=lambda f: (1.0 + f).relu(), g_fake=_neg
     ),
     "lsgan": AdversarialTerms(
         d_real=lambda r: 0.5 * (r - 1.0).square(),

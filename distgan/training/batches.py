@@ -15,7 +15,8 @@ from torch import Tensor
 
 from distgan.config import Config
 from distgan.data import ImageDataset, build_loader
-from distgan.data.memory import InMemoryBatches, decoded_tensors, default_cache_dir, fits_in_memory
+from distgan.data.memory import InMemoryBatches, decoded_tensors, fits_in_memory
+from distgan.paths import cache_dir
 
 
 def real_batches(dataset: ImageDataset, cfg: Config, accelerator: Accelerator, start: int) -> Iterable[dict[str, Tensor]]:
@@ -26,10 +27,10 @@ def real_batches(dataset: ImageDataset, cfg: Config, accelerator: Accelerator, s
     micro = cfg.train.batch_size // cfg.train.grad_accum
     if not fits_in_memory(cfg.data.in_memory, dataset):
         return acc.prepare(build_loader(dataset, micro, cfg.seed, start, cfg.data.num_workers))
-    cache_dir = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_dir()
+    cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else cache_dir()
     # One decoding per machine; the other local processes then map the cached file.
     with acc.local_main_process_first():
-        images, labels = decoded_tensors(dataset, cfg.data, cache_dir, log=acc.print)
+        images, labels = decoded_tensors(dataset, cfg.data, cache, log=acc.print)
     if cfg.data.on_device:
         images, labels = images.to(acc.device), labels.to(acc.device)
     return InMemoryBatches(images, labels, micro, cfg.seed, start, acc.process_index, acc.num_processes, acc.device)

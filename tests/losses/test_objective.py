@@ -39,7 +39,7 @@ def test_every_named_loss_is_registered_and_the_config_takes_its_names_from_the_
     assert set(ADVERSARIAL_LOSSES) == {"minimax", "nonsaturating", "wgan", "wgan-gp", "hinge", "lsgan"}
     for name in ADVERSARIAL_LOSSES:
         assert load_config(None, [f"loss.name={name}"]).loss.name == name
-    with pytest.raises(ConfigError, match="loss.name='hingee': use one of minimax, nonsaturating"):
+    with pytest.raises(ConfigError, match="loss.name='hingee': use one of 'minimax', 'nonsaturating'"):
         load_config(None, ["loss.name=hingee"])
 
 
