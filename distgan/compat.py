@@ -3,14 +3,16 @@
 Each one is used through a function here, checked once at import against the versions it was
 verified with, and exercised by a canary test (tests/test_compat.py) that fails first, naming
 the internal, when an upgrade changes it. pyproject.toml bounds the versions accordingly.
+(`torch._foreach_*` kernels are not fenced: torch.optim itself is built on them.)
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
+from importlib import metadata
 from typing import Any
 
-import accelerate
 import accelerate.accelerator
 import accelerate.optimizer
 import torch
@@ -18,19 +20,27 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
 from packaging.version import Version
 
-# Verified with (inclusive lower, exclusive upper); pyproject.toml says the same.
-VERIFIED = {"torch": ("2.4", "2.15"), "accelerate": ("1.2", "1.17")}
+# Verified with (inclusive lower, exclusive upper); pyproject.toml bounds them the same way.
+VERIFIED = {"torch": ("2.4", "2.15"), "accelerate": ("1.2", "1.17"), "deepspeed": ("0.16", "0.20")}
+
+
+def unverified_versions() -> list[str]:
+    """Installed packages outside the versions distgan's internals were verified with."""
+    found = []
+    for name, (low, high) in VERIFIED.items():
+        try:
+            version = Version(metadata.version(name).split("+")[0])
+        except metadata.PackageNotFoundError:
+            continue
+        if not Version(low) <= version < Version(high):
+            found.append(f"{name} {version} (verified: >= {low}, < {high})")
+    return found
 
 
 def _check_versions() -> None:
-    import warnings
-
-    for name, module in (("torch", torch), ("accelerate", accelerate)):
-        version = Version(module.__version__.split("+")[0])
-        low, high = VERIFIED[name]
-        if not Version(low) <= version < Version(high):
-            warnings.warn(f"distgan was verified with {name} >= {low}, < {high}, found {version}: run "
-                          f"tests/test_compat.py to check the internals distgan relies on", stacklevel=2)
+    if unverified := unverified_versions():
+        warnings.warn(f"distgan relies on internals verified with other versions of {', '.join(unverified)}; "
+                      f"run tests/test_compat.py to check them", stacklevel=2)
 
 
 _check_versions()
@@ -77,6 +87,13 @@ def scaler_scale(scaler: torch.amp.GradScaler) -> torch.Tensor | None:
     return scaler._scale
 
 
+def raise_recompile_limit(limit: int) -> None:
+    """Lets dynamo keep at least `limit` graph variants per code object (see distgan.training.speed)."""
+    import torch._dynamo.config
+
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, limit)
+
+
 # ---- accelerate -----------------------------------------------------------------------------
 def use_scaler(accelerator: Accelerator, scaler: torch.amp.GradScaler) -> None:
     """Makes `accelerator.backward` scale with `scaler` (accelerate holds one per Accelerator)."""
@@ -95,8 +112,8 @@ def adopt_world(num_processes: int, process_index: int, local_process_index: int
 
 
 def cache_lomo_check() -> None:
-    """accelerate's backward() and optimizer step() ask importlib whether the optional `lomo`
-    package is installed on every call (about 0.4 ms each on CPU, six times per step); the
+    """accelerate's optimizer step() (and, in older versions, backward()) asks importlib whether
+    the optional `lomo` package is installed on every call (about 0.4 ms each on CPU); the
     answer cannot change during a run."""
     for module in (accelerate.accelerator, accelerate.optimizer):
         if not hasattr(module.is_lomo_available, "cache_info"):

@@ -127,3 +127,37 @@ def test_user_errors_are_one_line(run: Path, tmp_path: Path):
     with pytest.raises(DistganError, match="this generator is unconditional") as err:
         distgan.load_generator(run).sample(4, labels=torch.zeros(4, dtype=torch.long))
     assert "\n" not in str(err.value)
+
+
+class Strokes(torch.utils.data.Dataset):
+    """A user's own dataset: 12x12 single-channel images of a vertical bar, with labels."""
+
+    def __len__(self) -> int:
+        return 40
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        image = torch.zeros(1, 16, 16, dtype=torch.uint8)
+        image[0, 2:14, index % 12 : index % 12 + 3] = 255
+        return {"image": image, "label": torch.tensor(index % 4)}
+
+
+def test_trainer_takes_your_own_networks_optimizers_and_dataset(tmp_path: Path):
+    from tests.training.helpers import reset_accelerate
+
+    reset_accelerate()
+    cfg = distgan.load_config("mnist_dcgan", ["model.z_dim=8", "train.steps=4", "train.batch_size=8",
+                                              "train.progress=false", f"output_dir={tmp_path / 'run'}"])
+    G = torch.nn.Sequential(torch.nn.Linear(8, 256), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 16, 16)))
+    D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 1), torch.nn.Flatten(0))
+    before = [p.detach().clone() for p in (*G.parameters(), *D.parameters())]
+    # Plain (not fused) Adam: the trainer still skips non-finite steps, with one host sync.
+    opt_g, opt_d = torch.optim.Adam(G.parameters(), lr=1e-3), torch.optim.Adam(D.parameters(), lr=1e-3)
+    out = distgan.Trainer(cfg, generator=G, discriminator=D, opt_g=opt_g, opt_d=opt_d, dataset=Strokes()).run()
+    after = [p.detach() for p in (*G.parameters(), *D.parameters())]
+    assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert opt_d.state[next(iter(D.parameters()))]["step"] == 4  # the user's optimizer did the steps
+    weights = load_file(str(out / "final" / "generator.safetensors"))
+    assert torch.equal(weights["0.weight"], G[0].weight.detach())
+    with pytest.raises(DistganError, match="give both generator= and discriminator="):
+        reset_accelerate()
+        distgan.Trainer(cfg, generator=G)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from distgan.config import Config
 from distgan.data import ImageDataset, build_loader
@@ -19,13 +20,14 @@ from distgan.data.memory import InMemoryBatches, decoded_tensors, fits_in_memory
 from distgan.paths import cache_dir
 
 
-def real_batches(dataset: ImageDataset, cfg: Config, accelerator: Accelerator, start: int) -> Iterable[dict[str, Tensor]]:
+def real_batches(dataset: Dataset, cfg: Config, accelerator: Accelerator, start: int) -> Iterable[dict[str, Tensor]]:
     """`data.in_memory` (auto: when the decoded pixels fit in distgan.data.memory.AUTO_MAX_BYTES):
     decode once (cached on disk), hold on the device when `data.on_device`, gather batches there.
     Otherwise the DataLoader with `data.num_workers` workers, pinned memory and prefetch."""
     acc = accelerator
     micro = cfg.train.batch_size // cfg.train.grad_accum
-    if not fits_in_memory(cfg.data.in_memory, dataset):
+    # A dataset of your own streams: decoding it into the cache needs distgan's ImageDataset.
+    if not isinstance(dataset, ImageDataset) or not fits_in_memory(cfg.data.in_memory, dataset):
         return acc.prepare(build_loader(dataset, micro, cfg.seed, start, cfg.data.num_workers))
     cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else cache_dir()
     # One decoding per machine; the other local processes then map the cached file.

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from distgan.config import Config
 from distgan.data import build_dataset, to_float_images
-from distgan.errors import CheckpointError, NonFiniteError
+from distgan.errors import CheckpointError, ModelError, NonFiniteError
 from distgan.evaluation.curves import draw_curves
 from distgan.losses import Batch, Objective
 from distgan.models import GANModels, build_models, has_batch_stats
@@ -46,12 +46,15 @@ SAMPLE_GRID_SIZE = 64
 
 
 class Trainer:
-    """Trains G and D from `cfg`; your own `networks` (a `GANModels`), optimizers and `dataset`
-    (items `{"image": uint8 [C, R, R], "label": int64 []}`) replace the configured ones."""
+    """Trains G and D as `cfg` says. Your own `generator` and `discriminator` (G: [N, model.z_dim] ->
+    [N, C, R, R] in [-1, 1]; D: images -> [N] logits), optimizers and `dataset` (items
+    `{"image": uint8 [C, R, R], "label": int64 []}`) replace the configured ones."""
 
-    def __init__(self, cfg: Config, accelerator: Accelerator | None = None, *, networks: GANModels | None = None,
-                 opt_g: torch.optim.Optimizer | None = None, opt_d: torch.optim.Optimizer | None = None,
-                 dataset: Dataset | None = None) -> None:
+    def __init__(self, cfg: Config, accelerator: Accelerator | None = None, *, generator: nn.Module | None = None,
+                 discriminator: nn.Module | None = None, opt_g: torch.optim.Optimizer | None = None,
+                 opt_d: torch.optim.Optimizer | None = None, dataset: Dataset | None = None) -> None:
+        if (generator is None) != (discriminator is None):
+            raise ModelError("Trainer: give both generator= and discriminator=, or neither to build model.name")
         self.cfg = cfg
         self.backend = backend = make_backend(cfg, accelerator)
         self.accelerator = acc = backend.accelerator
@@ -60,7 +63,7 @@ class Trainer:
         resume_from = checkpoint.resolve_resume(cfg.train.resume, self.checkpoint_root)
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
         self.channels, self.resolution, _ = self.dataset[0]["image"].shape
-        nets = self._networks(networks)
+        nets = self._networks(generator, discriminator)
         self.z_dim = nets.z_dim
         backend.prepare(nets.generator, nets.discriminator, opt_g or make_optimizer(nets.generator, cfg.optim.g, acc.device),
                         opt_d or make_optimizer(nets.discriminator, cfg.optim.d, acc.device))
@@ -96,13 +99,14 @@ class Trainer:
             self.evaluation = TrainingEvaluation(acc, cfg, self.out, self.ema.generator, self.z_dim, self.state,
                                                  self.log, self.save_final, self.stopwatch)
 
-    def _networks(self, given: GANModels | None) -> GANModels:
+    def _networks(self, generator: nn.Module | None, discriminator: nn.Module | None) -> GANModels:
         cfg, device = self.cfg, self.accelerator.device
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        if given is None:
+        if generator is None and discriminator is None:
             nets = build_models(cfg.model, channels=self.channels, resolution=self.resolution)
         else:
-            nets = check_shapes(given, self.channels, self.resolution, "given to Trainer")
+            nets = check_shapes(GANModels(generator, discriminator, cfg.model.z_dim), self.channels,
+                                self.resolution, "given to Trainer")
         if cfg.model.sync_bn:
             if not (has_batch_stats(nets.generator) or has_batch_stats(nets.discriminator)):
                 self.accelerator.print("distgan: note: model.sync_bn=true but neither network has BatchNorm layers")

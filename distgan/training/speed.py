@@ -13,8 +13,9 @@ import os
 from collections.abc import Iterator
 
 import torch
-import torch._dynamo.config
 from torch import Tensor, nn
+
+from distgan import compat
 
 # Variants each compiled forward needs: G under no_grad (D phase) and with grad (G phase); D
 # trainable on 2n images and frozen on n. nn.Sequential networks (DCGAN, MLP) share one
@@ -71,8 +72,7 @@ def compile_forward(*nets: nn.Module, backend: str = "inductor") -> None:
     variants are cached side by side (see RECOMPILE_LIMIT). `dynamic=False`: the two batch
     sizes D sees are two static graphs, not one slower dynamic one.
     """
-    limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-    torch._dynamo.config.recompile_limit = limit
+    compat.raise_recompile_limit(RECOMPILE_LIMIT)
     for net in nets:
         net.forward = torch.compile(net.forward, backend=backend, dynamic=False)
 

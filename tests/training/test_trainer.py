@@ -71,6 +71,14 @@ def test_output_layout(tmp_path: Path, mnist_dir: Path):
     assert not list((out / "checkpoints").glob(".tmp*"))
 
 
+def test_zero_intervals_mean_only_at_the_last_step(tmp_path: Path, mnist_dir: Path):
+    out = train_in_process(tmp_path / "run", mnist_dir, "train.steps=3", "train.sample_every=0",
+                           "train.checkpoint_every=0", "train.log_every=2")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_3"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_3.png"]
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [2, 3]
+
+
 RESUME_CASES = {
     "bn-r1-accum-critic": ["model.g_norm=batch", "model.d_norm=spectral", "loss.r1_gamma=0.5",
                            "loss.r1_interval=3", "train.n_critic=2", "train.grad_accum=2"],
