@@ -29,7 +29,8 @@ What the loop relies on, and why it holds under ZeRO-1/2:
 
 Not available under DeepSpeed, refused before any work: ZeRO-3, `loss.name=wgan` (weight
 clipping edits parameters that ZeRO overwrites from its fp32 master copy) and `train.compile`.
-A ZeRO checkpoint resumes at the same world size (its optimizer state is partitioned).
+A ZeRO checkpoint written at another world size is resumed through DeepSpeed's universal
+checkpoint (distgan.training.zero_reshard).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from torch import nn
 
 from distgan.config import Config
 from distgan.errors import CheckpointError, DistganError
+from distgan.training.zero_reshard import prepare_reshard
 
 PLUGIN_D, PLUGIN_G = "d", "g"
 
@@ -112,9 +114,15 @@ class Engines:
 
 
 def prepare_engines(accelerator: Accelerator, cfg: Config, generator: nn.Module, discriminator: nn.Module,
-                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> Engines:
-    """D's engine on `accelerator`, G's on a second Accelerator sharing its state."""
+                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                    load_universal: bool = False) -> Engines:
+    """D's engine on `accelerator`, G's on a second Accelerator sharing its state.
+
+    `load_universal`: the engines will load checkpoints converted by zero_reshard.resharded_view.
+    """
     state = accelerator.state
+    if load_universal:
+        prepare_reshard(state.deepspeed_plugins.values())
     micro_batch = cfg.train.batch_size // (accelerator.num_processes * cfg.train.grad_accum)
     for plugin in state.deepspeed_plugins.values():
         config = plugin.deepspeed_config
@@ -136,9 +144,8 @@ def prepare_engines(accelerator: Accelerator, cfg: Config, generator: nn.Module,
 GENERATOR_ENGINE_DIR = "generator_engine"  # G's engine inside a checkpoint; D's is at the top
 
 
-def check_checkpoint_fits(path: Path, deepspeed: bool, num_processes: int) -> None:
-    """A checkpoint of the other kind, or ZeRO state of another world size, as one line before loading."""
-    zero_files = sorted((path / "pytorch_model").glob("zero_pp_rank_*_optim_states.pt"))
+def check_checkpoint_fits(path: Path, deepspeed: bool) -> None:
+    """A checkpoint of the other kind as one line before loading."""
     written_by_deepspeed = (path / GENERATOR_ENGINE_DIR).is_dir()
     if deepspeed and not written_by_deepspeed:
         raise CheckpointError(f"checkpoint {path} was written without DeepSpeed; resume it with a DDP accelerate "
@@ -146,10 +153,6 @@ def check_checkpoint_fits(path: Path, deepspeed: bool, num_processes: int) -> No
     if not deepspeed and written_by_deepspeed:
         raise CheckpointError(f"checkpoint {path} was written by a DeepSpeed run; resume it with the same "
                               f"DeepSpeed accelerate config (e.g. accelerate_configs/deepspeed_zero2.yaml)")
-    if deepspeed and zero_files and len(zero_files) != num_processes:
-        raise CheckpointError(f"checkpoint {path} holds ZeRO optimizer state partitioned over {len(zero_files)} "
-                              f"processes; resume it on {len(zero_files)} processes (a ZeRO checkpoint cannot "
-                              f"change world size), or start a new output_dir")
 
 
 def engine_skipped(model: nn.Module) -> bool:

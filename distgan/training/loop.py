@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -43,6 +44,7 @@ from distgan.training.setup import make_accelerator, make_optimizer
 from distgan.training.speed import channels_last_images, compile_forward, eager_if, to_channels_last, wants_channels_last
 from distgan.training.state import TrainState
 from distgan.training.tracking import log_sample_grid, log_scalars, start_tracking
+from distgan.training.zero_reshard import needs_reshard, resharded_view
 from distgan.utils.images import save_image_grid
 
 # Keys that separate the noise streams of the phases (see distgan.training.noise).
@@ -62,6 +64,8 @@ class Trainer:
         self.out = Path(cfg.output_dir)
         self.checkpoint_root = self.out / "checkpoints"
         resume_from = checkpoint.resolve_resume(cfg.train.resume, self.checkpoint_root)
+        # ZeRO state of another world size: the engines must be built to load it converted.
+        self.reshard = self.deepspeed and needs_reshard(resume_from, acc.num_processes)
 
         self.dataset = build_dataset(cfg.data)
         self.channels, self.resolution, _ = self.dataset[0]["image"].shape
@@ -81,7 +85,7 @@ class Trainer:
         opt_g = make_optimizer(nets.generator, cfg.optim.g, acc.device)
         opt_d = make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
         if self.deepspeed:  # one engine per network, G's on a second Accelerator
-            engines = prepare_engines(acc, cfg, nets.generator, nets.discriminator, opt_g, opt_d)
+            engines = prepare_engines(acc, cfg, nets.generator, nets.discriminator, opt_g, opt_d, self.reshard)
             self.G, self.D, self.opt_g, self.opt_d = engines.G, engines.D, engines.opt_g, engines.opt_d
             self.accelerator_g = engines.accelerator_g
         else:
@@ -129,15 +133,17 @@ class Trainer:
             self.evaluation = TrainingEvaluation(self)
 
     def _load_checkpoint(self, path: Path) -> None:
-        check_checkpoint_fits(path, self.deepspeed, self.accelerator.num_processes)
-        try:
-            self.accelerator.load_state(str(path))
-            if self.deepspeed:
-                self.accelerator_g.load_state(str(path / GENERATOR_ENGINE_DIR))
-        except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
-            raise CheckpointError(
-                f"checkpoint {path} cannot be loaded ({type(err).__name__}: {str(err).splitlines()[0]}); "
-                f"resume from an older one with train.resume=PATH") from err
+        check_checkpoint_fits(path, self.deepspeed)
+        view = resharded_view(self.accelerator, path, self.checkpoint_root) if self.reshard else nullcontext(path)
+        with view as source:
+            try:
+                self.accelerator.load_state(str(source))
+                if self.deepspeed:
+                    self.accelerator_g.load_state(str(source / GENERATOR_ENGINE_DIR))
+            except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
+                raise CheckpointError(
+                    f"checkpoint {path} cannot be loaded ({type(err).__name__}: {str(err).splitlines()[0]}); "
+                    f"resume from an older one with train.resume=PATH") from err
 
     def _save_state(self, directory: str) -> None:
         """Everything a resume needs into `directory`; under DeepSpeed, G's engine in a subdirectory
