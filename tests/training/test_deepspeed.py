@@ -101,10 +101,10 @@ def test_zero2_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path, zero2
     assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["step_3", "step_6"]
 
 
-def test_zero2_checkpoint_of_two_processes_resumes_on_one(tmp_path: Path, zero2_step_3: tuple[Path, Path]):
-    # ZeRO-2 partitions the optimizer state over the 2 ranks; resumed on 1 through a universal
-    # checkpoint, the 3 steps after the resume (Adam moments included) match an uninterrupted
-    # 1-process run. (Resetting the moments instead moves the weights by about 1e-3.)
+def test_zero2_checkpoint_resumes_at_another_world_size(tmp_path: Path, zero2_step_3: tuple[Path, Path]):
+    # ZeRO-2 partitions the optimizer state over the ranks; resumed on another number through a
+    # universal checkpoint, the 3 steps after the resume (Adam moments included) match an
+    # uninterrupted run. (Resetting the moments instead moves the weights by about 1e-3.)
     data = zero2_step_3[1]
     whole = tmp_path / "whole"
     assert (result := zero(2, whole, data, 1, *RESUME, "train.steps=6")).returncode == 0, outcome(result)
@@ -119,6 +119,15 @@ def test_zero2_checkpoint_of_two_processes_resumes_on_one(tmp_path: Path, zero2_
     # The conversion went to a hidden directory, now gone; the original is byte for byte as it was.
     assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["step_3", "step_6"]
     assert {f: f.read_bytes() for f in sorted(step_3.rglob("*")) if f.is_file()} == before
+    # 1 -> 2: the uninterrupted 1-process run's own step_3, resumed on 2 processes.
+    grown = tmp_path / "grown"
+    shutil.copytree(whole, grown)
+    shutil.rmtree(grown / "checkpoints" / "step_6")
+    result = zero(2, grown, data, 2, *RESUME, "train.steps=6")
+    assert result.returncode == 0, outcome(result)
+    assert "distgan: 2 process(es)" in result.stdout and "at step 3" in result.stdout
+    delta = max_abs_diff(final_weights(whole), final_weights(grown))
+    assert delta < 1e-5, f"ZeRO-2 resumed 1 -> 2 vs uninterrupted on 1: max |delta param| = {delta}"
 
 
 def test_zero2_checkpoint_that_cannot_be_converted_is_named_in_one_line(tmp_path: Path,
