@@ -69,7 +69,7 @@ def resharded_view(accelerator: Accelerator, checkpoint: Path, scratch: Path) ->
     if accelerator.is_main_process:
         try:
             _build(checkpoint, view)
-        except Exception as err:  # whatever it is, every rank must reach the broadcast and stop
+        except Exception as err:  # noqa: BLE001 - whatever it is, every rank must reach the broadcast and stop
             error = str(err).splitlines()[0] if str(err) else type(err).__name__
     error = broadcast_object_list([error])[0] if accelerator.num_processes > 1 else error
     if error is not None:
