@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from distgan.config import Config
 from distgan.data import build_dataset, to_float_images
-from distgan.errors import CheckpointError, ModelError, NonFiniteError
+from distgan.errors import CheckpointError, DistganError, ModelError, NonFiniteError
 from distgan.evaluation.curves import draw_curves
 from distgan.losses import Batch, Objective
 from distgan.models import GANModels, build_models, has_batch_stats
@@ -61,6 +61,8 @@ class Trainer:
         cfg.check_world(acc.num_processes)
         self.out, self.checkpoint_root = Path(cfg.output_dir), Path(cfg.output_dir) / "checkpoints"
         resume_from = checkpoint.resolve_resume(cfg.train.resume, self.checkpoint_root)
+        if resume_from is not None:
+            backend.accept_checkpoint(resume_from)
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
         self.channels, self.resolution, _ = self.dataset[0]["image"].shape
         nets = self._networks(generator, discriminator)
@@ -120,11 +122,12 @@ class Trainer:
 
     # ---- checkpoints: the backend's files plus the EMA and the counters, by name -------------------
     def load_checkpoint(self, path: Path) -> None:
-        self.backend.check_checkpoint(path)
         try:
             self.backend.load(path)
             self.ema.generator.load_state_dict(load_file(str(path / checkpoint.EMA_FILE), device=str(self.accelerator.device)))
             self.state.load_state_dict(json.loads((path / checkpoint.STATE_FILE).read_text()))
+        except DistganError:
+            raise
         except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
             raise CheckpointError(
                 f"checkpoint {path} cannot be loaded ({type(err).__name__}: {str(err).strip().splitlines()[0]}); "

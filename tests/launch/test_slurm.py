@@ -5,6 +5,7 @@ Skipped, with the reason, where the cluster cannot be started (not root, no slur
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from distgan.training.checkpoint import find_damage, list_checkpoints
+from distgan.training.backends.zero_reshard import checkpoint_world_size
 from tests.launch.slurm_cluster import FINISHED, SlurmCluster
 from tests.training.helpers import REPO, TINY, final_weights, training_pid
 
@@ -121,6 +123,23 @@ def test_killed_rank_fails_the_job_and_leaves_intact_checkpoints(slurm, tmp_path
     assert not (out / "final").exists()
     found = list_checkpoints(out / "checkpoints")
     assert found and all(find_damage(path) is None for path in found)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
+                    reason='deepspeed is not installed (pip install "distgan[deepspeed]")')
+def test_two_nodes_train_with_a_deepspeed_config(slurm, tmp_path, mnist_dir):
+    job, out, log = submit(slurm, tmp_path, mnist_dir, "train.steps=20", "train.checkpoint_every=20",
+                           env={"ACCELERATE_CONFIG": "accelerate_configs/deepspeed_zero2.yaml"})
+    info = slurm.wait(job, FINISHED, timeout=300)
+    text = log.read_text()
+    assert info["JobState"] == "COMPLETED", text[-3000:]
+    assert "2 node(s) x 1 process(es)" in text and "distgan: 2 process(es)" in text
+    assert "distgan: DeepSpeed ZeRO-2, one engine per network, float32 weights" in text
+    assert logged_steps(out) == [10, 20]
+    # One DeepSpeed world across the nodes: each engine's optimizer state is split in two.
+    step_20 = out / "checkpoints" / "step_20"
+    assert checkpoint_world_size(step_20) == checkpoint_world_size(step_20 / "generator_engine") == 2
+    assert all(v.isfinite().all() for v in final_weights(out).values())
 
 
 def test_single_node_script_in_a_job(slurm, tmp_path, mnist_dir):

@@ -6,8 +6,10 @@ Skipped, with the reason, where deepspeed is not installed (`pip install "distga
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from safetensors.torch import load_file
 
 from distgan.training.checkpoint import EMA_FILE
 
+from distgan.training.checkpoint import MANIFEST
 from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
 pytestmark = [
@@ -61,30 +64,96 @@ def test_zero_matches_ddp(tmp_path: Path, ddp_reference: tuple[Path, Path], stag
         assert abs(ddp["grad_norm_d"] - ds["grad_norm_d"]) < 1e-3 * max(1.0, ddp["grad_norm_d"])
 
 
-def test_zero2_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path, mnist_dir: Path):
-    common = ["loss.name=hinge", "train.checkpoint_every=3"]
-    whole = tmp_path / "whole"
-    assert (result := zero(2, whole, mnist_dir, 2, *common, "train.steps=6")).returncode == 0, outcome(result)
-    part = tmp_path / "part"
-    assert (result := zero(2, part, mnist_dir, 2, *common, "train.steps=3")).returncode == 0, outcome(result)
-    step_3 = part / "checkpoints" / "step_3"
+RESUME = ["loss.name=hinge", "train.checkpoint_every=3"]
+
+
+@pytest.fixture(scope="module")
+def zero2_step_3(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A ZeRO-2 run of 2 processes stopped at step 3 of 6 (its checkpoint step_3), and its data."""
+    from tests.conftest import write_mnist
+
+    root = tmp_path_factory.mktemp("zero2_step_3")
+    data = write_mnist(root / "mnist")
+    result = zero(2, root / "run", data, 2, *RESUME, "train.steps=3")
+    assert result.returncode == 0, outcome(result)
+    step_3 = root / "run" / "checkpoints" / "step_3"
     # D's engine at the top, G's in its own directory (the two Accelerators' names would collide).
     assert (step_3 / "pytorch_model").is_dir() and (step_3 / "generator_engine" / "pytorch_model").is_dir()
-    result = zero(2, part, mnist_dir, 2, *common, "train.steps=6")
+    return root / "run", data
+
+
+def resumable_copy(zero2_step_3: tuple[Path, Path], to: Path) -> Path:
+    shutil.copytree(zero2_step_3[0], to, symlinks=True)
+    return to
+
+
+def test_zero2_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path, zero2_step_3: tuple[Path, Path]):
+    data = zero2_step_3[1]
+    whole = tmp_path / "whole"
+    assert (result := zero(2, whole, data, 2, *RESUME, "train.steps=6")).returncode == 0, outcome(result)
+    part = resumable_copy(zero2_step_3, tmp_path / "part")
+    result = zero(2, part, data, 2, *RESUME, "train.steps=6")
     assert result.returncode == 0, outcome(result)
-    assert f"resumed from {step_3} at step 3" in result.stdout
+    assert f"resumed from {part / 'checkpoints' / 'step_3'} at step 3" in result.stdout
     a, b = final_weights(whole), final_weights(part)
     assert all(a[k].equal(b[k]) for k in a), [k for k in a if not a[k].equal(b[k])]
-    # ZeRO state is partitioned per rank: another world size is refused in one line, nothing lost.
-    result = zero(2, part, mnist_dir, 1, *common, "train.steps=9")
-    assert result.returncode != 0
-    assert "holds ZeRO optimizer state partitioned over 2 processes; resume it on 2 processes" in result.stderr, \
-        outcome(result)
-    # A DeepSpeed checkpoint under a DDP launch is named as such, too.
-    result = launch(part, mnist_dir, 2, *common, "train.steps=9")
+    # A DeepSpeed checkpoint under a DDP launch is named as such.
+    result = launch(part, data, 2, *RESUME, "train.steps=9")
     assert "was written by a DeepSpeed run; resume it with the same DeepSpeed accelerate config" in result.stderr, \
         outcome(result)
     assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["step_3", "step_6"]
+
+
+def test_zero2_checkpoint_resumes_at_another_world_size(tmp_path: Path, zero2_step_3: tuple[Path, Path]):
+    # ZeRO-2 partitions the optimizer state over the ranks; resumed on another number through a
+    # universal checkpoint, the 3 steps after the resume (Adam moments included) match an
+    # uninterrupted run. (Resetting the moments instead moves the weights by about 1e-3.)
+    data = zero2_step_3[1]
+    whole = tmp_path / "whole"
+    assert (result := zero(2, whole, data, 1, *RESUME, "train.steps=6")).returncode == 0, outcome(result)
+    part = resumable_copy(zero2_step_3, tmp_path / "part")
+    step_3 = part / "checkpoints" / "step_3"
+    before = {f: f.read_bytes() for f in sorted(step_3.rglob("*")) if f.is_file()}
+    result = zero(2, part, data, 1, *RESUME, "train.steps=6")
+    assert result.returncode == 0, outcome(result)
+    assert "distgan: 1 process(es)" in result.stdout and f"resumed from {step_3} at step 3" in result.stdout
+    delta = max_abs_diff(final_weights(whole), final_weights(part))
+    assert delta < 1e-5, f"ZeRO-2 resumed 2 -> 1 vs uninterrupted on 1: max |delta param| = {delta}"
+    # The conversion went to a hidden directory, now gone; the original is byte for byte as it was.
+    assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["step_3", "step_6"]
+    assert {f: f.read_bytes() for f in sorted(step_3.rglob("*")) if f.is_file()} == before
+    # 1 -> 2: the uninterrupted 1-process run's own step_3, resumed on 2 processes.
+    grown = tmp_path / "grown"
+    shutil.copytree(whole, grown)
+    shutil.rmtree(grown / "checkpoints" / "step_6")
+    result = zero(2, grown, data, 2, *RESUME, "train.steps=6")
+    assert result.returncode == 0, outcome(result)
+    assert "distgan: 2 process(es)" in result.stdout and "at step 3" in result.stdout
+    delta = max_abs_diff(final_weights(whole), final_weights(grown))
+    assert delta < 1e-5, f"ZeRO-2 resumed 1 -> 2 vs uninterrupted on 1: max |delta param| = {delta}"
+
+
+def test_zero2_checkpoint_that_cannot_be_converted_is_named_in_one_line(tmp_path: Path,
+                                                                         zero2_step_3: tuple[Path, Path]):
+    data = zero2_step_3[1]
+    part = resumable_copy(zero2_step_3, tmp_path / "part")
+    step_3 = part / "checkpoints" / "step_3"
+    # An optimizer shard DeepSpeed cannot read, with a manifest that agrees (so it is not "damaged").
+    shard = "pytorch_model/zero_pp_rank_1_mp_rank_00_optim_states.pt"
+    torch.save({"not": "a ZeRO shard"}, step_3 / shard)
+    manifest = json.loads((step_3 / MANIFEST).read_text())
+    manifest["files"][shard] = {"bytes": (step_3 / shard).stat().st_size,
+                                "sha256": hashlib.sha256((step_3 / shard).read_bytes()).hexdigest()}
+    (step_3 / MANIFEST).write_text(json.dumps(manifest))
+    before = {f: f.read_bytes() for f in sorted(step_3.rglob("*")) if f.is_file()}
+    result = zero(2, part, data, 1, *RESUME, "train.steps=6")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("distgan: error:")]
+    assert errors and errors[0].startswith(f"distgan: error: checkpoint {step_3} holds ZeRO state of 2 processes "
+                                           f"and could not be converted for 1"), outcome(result)
+    assert errors[0].endswith("resume it on 2 processes, or start a new output_dir")
+    assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["step_3"]
+    assert {f: f.read_bytes() for f in sorted(step_3.rglob("*")) if f.is_file()} == before
 
 
 def test_nonfinite_gradient_is_skipped_by_the_engine_and_counted(tmp_path: Path, mnist_dir: Path):

@@ -67,8 +67,9 @@ class Backend:
     def zero_grad(self, phase: str) -> None:
         self.optimizers[phase].zero_grad(set_to_none=True)
 
-    def check_checkpoint(self, path: Path) -> None:
-        """A checkpoint this backend cannot resume, as one line, before loading."""
+    def accept_checkpoint(self, path: Path) -> None:
+        """Before prepare: refuses a checkpoint this backend cannot resume in one line, and readies
+        what loading it needs."""
 
     def save(self, directory: Path) -> None:
         raise NotImplementedError

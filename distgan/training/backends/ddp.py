@@ -60,7 +60,7 @@ class DDPBackend(Backend):
             compat.step_unless(optimizer, skip)
         return stats
 
-    def check_checkpoint(self, path: Path) -> None:
+    def accept_checkpoint(self, path: Path) -> None:
         if written_by_deepspeed(path):
             raise CheckpointError(f"checkpoint {path} was written by a DeepSpeed run; resume it with the same "
                                   f"DeepSpeed accelerate config (e.g. accelerate_configs/deepspeed_zero2.yaml)")

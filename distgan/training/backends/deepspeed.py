@@ -29,12 +29,14 @@ What the rest of distgan relies on, and why it holds under ZeRO-1/2:
 
 Not available under DeepSpeed, refused before any work: ZeRO-3, `loss.name=wgan` (weight
 clipping edits parameters that ZeRO overwrites from its fp32 master copy) and `train.compile`.
-A ZeRO checkpoint resumes at the same world size (its optimizer state is partitioned).
+A ZeRO checkpoint written at another world size is resumed through DeepSpeed's universal
+checkpoint (distgan.training.backends.zero_reshard).
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -51,6 +53,7 @@ from distgan.training.backends.accelerator import make_accelerator
 from distgan.training.backends.base import Backend
 from distgan.training.checkpoint import GENERATOR_ENGINE_DIR, written_by_deepspeed
 from distgan.training.nonfinite import NonFiniteGuard
+from distgan.training.backends.zero_reshard import needs_reshard, prepare_reshard, resharded_view
 
 PLUGIN_D, PLUGIN_G = "d", "g"
 
@@ -70,11 +73,14 @@ class DeepSpeedBackend(Backend):
         self.accelerator = accelerator or make_accelerator(cfg, deepspeed_plugins=deepspeed_plugins())
         adopt_deepspeed_world(self.accelerator)
         self.fp16 = self.accelerator.mixed_precision == "fp16"
+        self.reshard = False  # engines that load universal checkpoints (see accept_checkpoint)
 
     def prepare(self, generator, discriminator, opt_g, opt_d) -> None:
         """D's engine on the main Accelerator, G's on a second one sharing its state."""
         acc, cfg = self.accelerator, self.cfg
         state = acc.state
+        if self.reshard:  # read from the engine config: before the engines exist
+            prepare_reshard(state.deepspeed_plugins.values())
         micro_batch = cfg.train.batch_size // (acc.num_processes * cfg.train.grad_accum)
         for plugin in state.deepspeed_plugins.values():
             config = plugin.deepspeed_config
@@ -114,15 +120,13 @@ class DeepSpeedBackend(Backend):
         guard.record(phase, found, scaled=self.fp16)
         return stats
 
-    def check_checkpoint(self, path: Path) -> None:
+    def accept_checkpoint(self, path: Path) -> None:
         if not written_by_deepspeed(path):
             raise CheckpointError(f"checkpoint {path} was written without DeepSpeed; resume it with a DDP "
                                   f"accelerate config, or start a new output_dir")
-        zero_files = sorted((path / "pytorch_model").glob("zero_pp_rank_*_optim_states.pt"))
-        if zero_files and len(zero_files) != self.accelerator.num_processes:
-            raise CheckpointError(f"checkpoint {path} holds ZeRO optimizer state partitioned over "
-                                  f"{len(zero_files)} processes; resume it on {len(zero_files)} processes (a ZeRO "
-                                  f"checkpoint cannot change world size), or start a new output_dir")
+        # ZeRO state of another world size: the engines must be built to load it converted, and
+        # then load every checkpoint (a rollback's too) through the converted view.
+        self.reshard = needs_reshard(path, self.accelerator.num_processes)
 
     def save(self, directory: Path) -> None:
         # The two Accelerators' file names would collide: G's engine in a subdirectory.
@@ -130,8 +134,10 @@ class DeepSpeedBackend(Backend):
         self.accelerator_g.save_state(str(directory / GENERATOR_ENGINE_DIR))
 
     def load(self, directory: Path) -> None:
-        self.accelerator.load_state(str(directory))
-        self.accelerator_g.load_state(str(directory / GENERATOR_ENGINE_DIR))
+        view = resharded_view(self.accelerator, directory, directory.parent) if self.reshard else nullcontext(directory)
+        with view as source:
+            self.accelerator.load_state(str(source))
+            self.accelerator_g.load_state(str(source / GENERATOR_ENGINE_DIR))
 
     def describe(self) -> str:
         return (f"DeepSpeed ZeRO-{self.accelerator.state.deepspeed_plugin.zero_stage}, one engine per network, "
