@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from distgan.config import load_config
+from distgan.distributed import leave_process_group
 from distgan.errors import DistganError
 
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except DistganError as err:
         if acc.is_main_process:
             print(f"distgan: error: {err}", file=sys.stderr)
-        _leave_process_group()
+        leave_process_group()
         return 2
     if acc.is_main_process:
         row = {"checkpoint": str((args.checkpoint or args.run_dir / "final").resolve()), "seed": seed,
@@ -63,15 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.run_dir / "evaluations.jsonl", "a") as handle:
             handle.write(line + "\n")
         print(line)
-    _leave_process_group()
+    leave_process_group()
     return 0
-
-
-def _leave_process_group() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

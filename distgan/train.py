@@ -20,6 +20,7 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 
 from distgan.config import DEFAULT_PRESET, load_config, preset_names  # noqa: E402
+from distgan.distributed import leave_process_group  # noqa: E402
 from distgan.errors import DistganError  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="distgan.train",
         description="Train a GAN on one CPU, one GPU, many GPUs or many nodes.",
-        epilog=f"presets: {', '.join(preset_names())}. Example: train.steps=2000 data.path=../shared/data/mnist",
+        epilog=f"presets: {', '.join(preset_names())}. Example: train.steps=2000 data.path=/data/mnist (a directory of MNIST IDX files)",
     )
     parser.add_argument("--config", default=DEFAULT_PRESET, help="a preset name or a YAML file (default: %(default)s)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -51,21 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"distgan: error: {err}", file=sys.stderr)
         return 2
     finally:
-        _leave_process_group()
+        leave_process_group()
     return 0
-
-
-def _leave_process_group() -> None:
-    # Exiting with the gloo group alive can abort the process at interpreter teardown
-    # ("terminate called without an active exception"), turning a finished run into a crash.
-    # DDP's reducer holds the group too, so the trainer must be collected first.
-    import gc
-
-    import torch.distributed as dist
-
-    gc.collect()
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

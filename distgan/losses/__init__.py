@@ -19,7 +19,8 @@ _EXPORTS = {
     "REGULARIZERS": "distgan.losses.regularizers",
     "Regularizer": "distgan.losses.regularizers",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["ADVERSARIAL_LOSSES", "REGULARIZERS", "AdversarialTerms", "Batch", "Objective", "PhaseNetworks",
+           "PhaseOutput", "Regularizer"]
 
 if TYPE_CHECKING:
     from distgan.losses.adversarial import ADVERSARIAL_LOSSES, AdversarialTerms

@@ -15,16 +15,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import torch
 from accelerate import Accelerator
-from torch import nn
+from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+from distgan.evaluation.curves import draw_curves
 
 from distgan.training.consistency import check_ranks_agree
 from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.nonfinite import NonFiniteGuard, Verdict
 from distgan.training.preemption import PreemptionWatch
 from distgan.training.state import TrainState
-from distgan.training.tracking import log_scalars
+from distgan.training.tracking import log_sample_grid, log_scalars
+from distgan.utils.images import save_image_grid
 
 Outcome = Literal["restart", "stop"] | None
 RESTART: Outcome = "restart"
@@ -114,8 +118,6 @@ class LogMetrics(Hook):
         if acc.mixed_precision == "fp16":
             row.update({f"overflow_{p}": n for p, n in verdict.overflows.items()})
         if acc.device.type == "cuda":
-            import torch
-
             row["gpu_mem_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30
         if self.log is not None:
             self.log.write(row)
@@ -140,20 +142,6 @@ class ConsistencyCheck(Hook):
         return None
 
 
-class Periodic(Hook):
-    """A job at `at_interval` steps (0: the last step only) or, with `off_when_zero`, `when_enabled`."""
-
-    def __init__(self, every: int, job: Callable[[int], object], off_when_zero: bool = False) -> None:
-        self.every, self.job, self.off_when_zero = every, job, off_when_zero
-
-    def due(self, step: int, last: bool) -> bool:
-        return (when_enabled if self.off_when_zero else at_interval)(self.every, step, last)
-
-    def __call__(self, step: int, last: bool) -> Outcome:
-        self.job(step)
-        return None
-
-
 class Checkpointing(Hook):
     """A checkpoint every `train.checkpoint_every` steps (0: at the last step only)."""
 
@@ -167,6 +155,30 @@ class Checkpointing(Hook):
     def __call__(self, step: int, last: bool) -> Outcome:
         self.save(step)
         self.saved_step = step
+        return None
+
+
+class SampleGrid(Hook):
+    """A fixed-noise grid from the EMA generator (`train.sample_every`, 0: at the last step only),
+    drawn on the main process only: the EMA copy is a plain module, so no DDP collective runs,
+    which on one rank alone would hang."""
+
+    def __init__(self, every: int, accelerator: Accelerator, generator_ema: nn.Module, z: Tensor, out: Path,
+                 log: JsonlLog | None) -> None:
+        self.every, self.accelerator, self.generator, self.z, self.out, self.log = (
+            every, accelerator, generator_ema, z, out, log)
+
+    def due(self, step: int, last: bool) -> bool:
+        return at_interval(self.every, step, last)
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        if self.accelerator.is_main_process:
+            with torch.no_grad():
+                images = self.generator(self.z)
+            path = save_image_grid(images, self.out / "samples" / f"step_{step}.png")
+            log_sample_grid(self.accelerator, path, step)
+            if self.log is not None and self.log.path.is_file():
+                draw_curves(self.log.path, self.out / "curves.png")
         return None
 
 

@@ -21,11 +21,7 @@ from tqdm.auto import tqdm
 from distgan.config import Config
 from distgan.data import build_dataset, to_float_images
 from distgan.errors import CheckpointError, DistganError, ModelError, NonFiniteError
-from distgan.evaluation.curves import draw_curves
 from distgan.losses import Batch, Objective
-from distgan.models import GANModels, build_models, has_batch_stats
-from distgan.models.checks import check_shapes
-from distgan.models.sync_bn import convert_sync_batchnorm
 from distgan.training import checkpoint, hooks
 from distgan.training.backends import make_backend
 from distgan.training.backends.accelerator import make_optimizer
@@ -37,10 +33,10 @@ from distgan.training.noise import GlobalNoise, mix_seed
 from distgan.training.nonfinite import NonFiniteGuard, Verdict
 from distgan.training.phases import Phase, training_phases
 from distgan.training.preemption import PreemptionWatch
-from distgan.training.speed import channels_last_images, compile_forward, eager_if, to_channels_last, wants_channels_last
+from distgan.training.networks import networks_to_train
+from distgan.training.speed import channels_last_images, compile_forward, eager_if
 from distgan.training.state import TrainState
-from distgan.training.tracking import log_sample_grid, start_tracking
-from distgan.utils.images import save_image_grid
+from distgan.training.tracking import start_tracking
 
 SAMPLE_GRID_SIZE = 64
 
@@ -65,7 +61,8 @@ class Trainer:
             backend.accept_checkpoint(resume_from)
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
         self.channels, self.resolution, _ = self.dataset[0]["image"].shape
-        nets = self._networks(generator, discriminator)
+        nets, self.channels_last = networks_to_train(cfg, self.channels, self.resolution, acc.device,
+                                                     backend.allows_channels_last, generator, discriminator, acc.print)
         self.z_dim = nets.z_dim
         backend.prepare(nets.generator, nets.discriminator, opt_g or make_optimizer(nets.generator, cfg.optim.g, acc.device),
                         opt_d or make_optimizer(nets.discriminator, cfg.optim.d, acc.device))
@@ -101,30 +98,14 @@ class Trainer:
             self.evaluation = TrainingEvaluation(acc, cfg, self.out, self.ema.generator, self.z_dim, self.state,
                                                  self.log, self.save_final, self.stopwatch)
 
-    def _networks(self, generator: nn.Module | None, discriminator: nn.Module | None) -> GANModels:
-        cfg, device = self.cfg, self.accelerator.device
-        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        if generator is None and discriminator is None:
-            nets = build_models(cfg.model, channels=self.channels, resolution=self.resolution)
-        else:
-            nets = check_shapes(GANModels(generator, discriminator, cfg.model.z_dim), self.channels,
-                                self.resolution, "given to Trainer")
-        if cfg.model.sync_bn:
-            if not (has_batch_stats(nets.generator) or has_batch_stats(nets.discriminator)):
-                self.accelerator.print("distgan: note: model.sync_bn=true but neither network has BatchNorm layers")
-            nets.generator = convert_sync_batchnorm(nets.generator, device)
-            nets.discriminator = convert_sync_batchnorm(nets.discriminator, device)
-        self.channels_last = self.backend.allows_channels_last and wants_channels_last(
-            cfg.train.channels_last, device, nets.generator, nets.discriminator)
-        if self.channels_last:
-            to_channels_last(nets.generator, nets.discriminator)
-        return nets
-
     # ---- checkpoints: the backend's files plus the EMA and the counters, by name -------------------
     def load_checkpoint(self, path: Path) -> None:
+        if not (path / checkpoint.STATE_FILE).is_file():
+            raise CheckpointError(f"checkpoint {path} has no {checkpoint.STATE_FILE}: it was written by a distgan "
+                                  f"before 0.2; finish that run with the distgan that started it, or start a new output_dir")
         try:
             self.backend.load(path)
-            self.ema.generator.load_state_dict(load_file(str(path / checkpoint.EMA_FILE), device=str(self.accelerator.device)))
+            self.ema.generator.load_state_dict(load_file(str(path / checkpoint.EMA_FILE)))  # copied to its device
             self.state.load_state_dict(json.loads((path / checkpoint.STATE_FILE).read_text()))
         except DistganError:
             raise
@@ -207,7 +188,8 @@ class Trainer:
         watch = PreemptionWatch(acc)
         run_hooks = [nonfinite, log, hooks.ConsistencyCheck(train.consistency_check_every, acc, {
             "generator": self.G_plain, "discriminator": self.D_plain, "generator_ema": self.ema.generator}),
-            hooks.Periodic(train.sample_every, self.save_samples), *([self.evaluation] if self.evaluation else []),
+            hooks.SampleGrid(train.sample_every, acc, self.ema.generator, self.sample_z, self.out, self.log),
+            *([self.evaluation] if self.evaluation else []),
             checkpointing, hooks.Preemption(watch, acc, nonfinite, checkpointing)]
         while state.step < train.steps:
             last = state.step + 1 == train.steps
@@ -248,19 +230,6 @@ class Trainer:
         raise NonFiniteError(f"{verdict.reason} at step {step} (train.on_nonfinite={self.cfg.train.on_nonfinite}); "
                              f"{kept}; lower optim.g.lr/optim.d.lr, add loss.r1_gamma, or use "
                              f"train.on_nonfinite=rollback with train.checkpoint_every")
-
-    def save_samples(self, step: int) -> Path | None:
-        """A fixed-noise grid from the EMA generator, on the main process only (the EMA copy is
-        a plain module: no DDP collective runs, which on one rank alone would hang)."""
-        if not self.accelerator.is_main_process:
-            return None
-        with torch.no_grad():
-            images = self.ema(self.sample_z)
-        path = save_image_grid(images, self.out / "samples" / f"step_{step}.png")
-        log_sample_grid(self.accelerator, path, step)
-        if self.log is not None and self.log.path.is_file():
-            draw_curves(self.log.path, self.out / "curves.png")
-        return path
 
     def save_final(self, final: Path | None = None) -> None:
         """G, EMA G and D as safetensors into `final` (default `<output_dir>/final`). Call on every rank."""
