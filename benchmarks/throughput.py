@@ -26,9 +26,9 @@ resident). Runs on the CPU too (small --batch), which is what the CI smoke test 
 from __future__ import annotations
 
 import argparse
-import itertools
 import copy
 import gzip
+import itertools
 import json
 import os
 import platform
@@ -54,13 +54,37 @@ from distgan.models import build_models  # noqa: E402
 
 # The issue's reference models: global batch 256, hinge loss, Adam.
 MODELS = {
-    "dcgan64": ["model.name=dcgan", "data.resolution=64", "data.channels=3", "model.z_dim=128",
-                "model.g_width=64", "model.d_width=64", "model.g_norm=batch", "model.d_norm=batch"],
-    "resnet32": ["model.name=resnet", "data.resolution=32", "data.channels=3", "model.z_dim=128",
-                 "model.g_width=256", "model.d_width=128", "model.g_norm=batch",
-                 "optim.g.betas=[0.0,0.9]", "optim.d.betas=[0.0,0.9]"],
-    "dcgan128": ["model.name=dcgan", "data.resolution=128", "data.channels=3", "model.z_dim=128",
-                 "model.g_width=128", "model.d_width=128", "model.g_norm=batch", "model.d_norm=batch"],
+    "dcgan64": [
+        "model.name=dcgan",
+        "data.resolution=64",
+        "data.channels=3",
+        "model.z_dim=128",
+        "model.g_width=64",
+        "model.d_width=64",
+        "model.g_norm=batch",
+        "model.d_norm=batch",
+    ],
+    "resnet32": [
+        "model.name=resnet",
+        "data.resolution=32",
+        "data.channels=3",
+        "model.z_dim=128",
+        "model.g_width=256",
+        "model.d_width=128",
+        "model.g_norm=batch",
+        "optim.g.betas=[0.0,0.9]",
+        "optim.d.betas=[0.0,0.9]",
+    ],
+    "dcgan128": [
+        "model.name=dcgan",
+        "data.resolution=128",
+        "data.channels=3",
+        "model.z_dim=128",
+        "model.g_width=128",
+        "model.d_width=128",
+        "model.g_norm=batch",
+        "model.d_norm=batch",
+    ],
 }
 EMA_BETA = 0.999
 REFERENCE_LOSSES = ("hinge", "nonsaturating", "minimax")
@@ -82,8 +106,16 @@ def g_loss(name: str, fake: Tensor) -> Tensor:
 class Reference:
     """What a careful user writes by hand: autocast, fused Adam, channels_last, torch.compile."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, cfg: Config, device: torch.device, dtype: torch.dtype | None,
-                 channels_last: bool, compile_backend: str | None) -> None:
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        cfg: Config,
+        device: torch.device,
+        dtype: torch.dtype | None,
+        channels_last: bool,
+        compile_backend: str | None,
+    ) -> None:
         if channels_last:
             G.to(memory_format=torch.channels_last)
             D.to(memory_format=torch.channels_last)
@@ -137,8 +169,10 @@ def write_noise_mnist(root: Path, count: int = 512) -> Path:
     """A generated MNIST-format dataset (uint8 noise) for the trainer's data path when none is given."""
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
-    for name, magic, array in (("train-images-idx3-ubyte.gz", 2051, rng.integers(0, 256, (count, 28, 28))),
-                               ("train-labels-idx1-ubyte.gz", 2049, rng.integers(0, 10, count))):
+    for name, magic, array in (
+        ("train-images-idx3-ubyte.gz", 2051, rng.integers(0, 256, (count, 28, 28))),
+        ("train-labels-idx1-ubyte.gz", 2049, rng.integers(0, 10, count)),
+    ):
         header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
         (root / name).write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
     return root
@@ -151,17 +185,36 @@ def measure(model: str, args: argparse.Namespace, workdir: Path) -> dict:
     reset_accelerate_state()
     preset, overrides = ("mnist_dcgan", MODELS[model]) if model in MODELS else (model.removeprefix("preset:"), [])
     base = ["loss.name=hinge"] if model in MODELS else []
-    data = [] if any(o.startswith("data.path=") for o in args.overrides) else [
-        "data.source=mnist", f"data.path={write_noise_mnist(workdir / 'noise-mnist')}"]
-    cfg = load_config(preset, [*base, *overrides, *data, f"train.batch_size={args.batch}",
-                               f"train.mixed_precision={args.precision}", f"train.channels_last={args.channels_last}",
-                               f"train.compile={args.compile}", f"train.compile_backend={args.compile_backend}",
-                               "train.n_critic=1", "train.grad_accum=1", "loss.r1_gamma=0", "train.progress=false",
-                               f"output_dir={workdir / model.replace(':', '-')}", "train.resume=never",
-                               f"data.cache_dir={workdir / 'cache'}", *args.overrides])
+    data = (
+        []
+        if any(o.startswith("data.path=") for o in args.overrides)
+        else ["data.source=mnist", f"data.path={write_noise_mnist(workdir / 'noise-mnist')}"]
+    )
+    cfg = load_config(
+        preset,
+        [
+            *base,
+            *overrides,
+            *data,
+            f"train.batch_size={args.batch}",
+            f"train.mixed_precision={args.precision}",
+            f"train.channels_last={args.channels_last}",
+            f"train.compile={args.compile}",
+            f"train.compile_backend={args.compile_backend}",
+            "train.n_critic=1",
+            "train.grad_accum=1",
+            "loss.r1_gamma=0",
+            "train.progress=false",
+            f"output_dir={workdir / model.replace(':', '-')}",
+            "train.resume=never",
+            f"data.cache_dir={workdir / 'cache'}",
+            *args.overrides,
+        ],
+    )
     if cfg.loss.name not in REFERENCE_LOSSES:
-        raise SystemExit(f"the hand-written loop implements {', '.join(REFERENCE_LOSSES)}, not {cfg.loss.name}: "
-                         f"add loss.name=hinge")
+        raise SystemExit(
+            f"the hand-written loop implements {', '.join(REFERENCE_LOSSES)}, not {cfg.loss.name}: add loss.name=hinge"
+        )
     trainer = Trainer(cfg)
     acc = trainer.accelerator
     device = acc.device
@@ -176,8 +229,9 @@ def measure(model: str, args: argparse.Namespace, workdir: Path) -> dict:
     shape = (batch, trainer.channels, trainer.resolution, trainer.resolution)
     real = torch.rand(shape, device=device) * 2 - 1
     flops = flops_per_iteration(G, D, cfg, real)
-    reference = Reference(G, D, cfg, device, dtype, trainer.channels_last,
-                          args.compile_backend if cfg.train.compile else None)
+    reference = Reference(
+        G, D, cfg, device, dtype, trainer.channels_last, args.compile_backend if cfg.train.compile else None
+    )
     if trainer.channels_last:
         real = real.contiguous(memory_format=torch.channels_last)
     synthetic = itertools.repeat((real, torch.zeros(batch, dtype=torch.int64, device=device)))
@@ -210,7 +264,9 @@ def measure(model: str, args: argparse.Namespace, workdir: Path) -> dict:
         per_s = [cfg.train.batch_size / s for s in seconds]
         it_per_s = 1 / statistics.median(seconds)
         rows[name] = {
-            "img_per_s": statistics.median(per_s), "img_per_s_min": min(per_s), "img_per_s_max": max(per_s),
+            "img_per_s": statistics.median(per_s),
+            "img_per_s_min": min(per_s),
+            "img_per_s_max": max(per_s),
             "ms_per_iter": statistics.median(seconds) * 1e3,
             "peak_mem_gib": peak[name] / 2**30 if device.type == "cuda" else None,
             "tflops_per_s": flops * it_per_s / 1e12,
@@ -219,47 +275,71 @@ def measure(model: str, args: argparse.Namespace, workdir: Path) -> dict:
     for row in rows.values():
         row["ratio_to_reference"] = row["img_per_s"] / rows["reference"]["img_per_s"]
     return {
-        "model": model, "batch": cfg.train.batch_size, "precision": precision,
-        "channels_last": trainer.channels_last, "compile": cfg.train.compile,
+        "model": model,
+        "batch": cfg.train.batch_size,
+        "precision": precision,
+        "channels_last": trainer.channels_last,
+        "compile": cfg.train.compile,
         "in_memory": type(trainer.loader).__name__ == "InMemoryBatches",
-        "tflop_per_iter": flops / 1e12, "processes": acc.num_processes, "sides": rows,
+        "tflop_per_iter": flops / 1e12,
+        "processes": acc.num_processes,
+        "sides": rows,
     }
 
 
 def environment(device: torch.device) -> dict:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
         commit += "+dirty" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU"
-    return {"device": name, "threads": torch.get_num_threads(), "torch": torch.__version__, "commit": commit,
-            "command": " ".join(["python", *sys.argv])}
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()} CPU"
+    )
+    return {
+        "device": name,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "commit": commit,
+        "command": " ".join(["python", *sys.argv]),
+    }
 
 
 def print_table(results: list[dict], env: dict) -> None:
     print(f"\n{env['device']}, torch {env['torch']}, {env['threads']} threads, commit {env['commit']}")
-    head = (f"{'model':<20} {'batch':>5} {'prec':>4} {'NHWC':>4} {'comp':>4} {'side':<13} {'img/s':>9} "
-            f"{'min-max':>15} {'ms/it':>8} {'vs ref':>6} {'TFLOP/it':>9} {'MFU':>6} {'peak GiB':>8}")
+    head = (
+        f"{'model':<20} {'batch':>5} {'prec':>4} {'NHWC':>4} {'comp':>4} {'side':<13} {'img/s':>9} "
+        f"{'min-max':>15} {'ms/it':>8} {'vs ref':>6} {'TFLOP/it':>9} {'MFU':>6} {'peak GiB':>8}"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
         for side, s in r["sides"].items():
             mfu = f"{100 * s['mfu']:.1f}%" if s["mfu"] is not None else "-"
             mem = f"{s['peak_mem_gib']:.2f}" if s["peak_mem_gib"] is not None else "-"
-            print(f"{r['model']:<20} {r['batch']:>5} {r['precision']:>4} {'y' if r['channels_last'] else 'n':>4} "
-                  f"{'y' if r['compile'] else 'n':>4} {side:<13} {s['img_per_s']:>9.1f} "
-                  f"{s['img_per_s_min']:>7.1f}-{s['img_per_s_max']:<7.1f} {s['ms_per_iter']:>8.2f} "
-                  f"{s['ratio_to_reference']:>6.3f} {r['tflop_per_iter']:>9.4f} {mfu:>6} {mem:>8}")
+            print(
+                f"{r['model']:<20} {r['batch']:>5} {r['precision']:>4} {'y' if r['channels_last'] else 'n':>4} "
+                f"{'y' if r['compile'] else 'n':>4} {side:<13} {s['img_per_s']:>9.1f} "
+                f"{s['img_per_s_min']:>7.1f}-{s['img_per_s_max']:<7.1f} {s['ms_per_iter']:>8.2f} "
+                f"{s['ratio_to_reference']:>6.3f} {r['tflop_per_iter']:>9.4f} {mfu:>6} {mem:>8}"
+            )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", nargs="+", default=list(MODELS),
-                        help=f"{', '.join(MODELS)} or preset:NAME (default: the three reference models)")
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        default=list(MODELS),
+        help=f"{', '.join(MODELS)} or preset:NAME (default: the three reference models)",
+    )
     parser.add_argument("--batch", type=int, default=256, help="global batch")
     parser.add_argument("--precision", default="auto", choices=["auto", "no", "bf16"])
     parser.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"])
@@ -268,8 +348,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20, help="iterations per timed block")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="peak of the device for MFU (default: 989, the H100's dense bf16, on CUDA; none on CPU)")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="peak of the device for MFU (default: 989, the H100's dense bf16, on CUDA; none on CPU)",
+    )
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides for every model")
     args = parser.parse_args(argv)

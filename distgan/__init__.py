@@ -1,9 +1,9 @@
 """distgan: GAN training on one CPU, one GPU, many GPUs or many SLURM nodes with the same results.
 
-    import distgan
-    cfg = distgan.load_config("mnist_dcgan", ["train.steps=200", "output_dir=runs/api_demo"])
-    distgan.Trainer(cfg).run()
-    images = distgan.load_generator("runs/api_demo").sample(16, seed=0)
+import distgan
+cfg = distgan.load_config("mnist_dcgan", ["train.steps=200", "output_dir=runs/api_demo"])
+distgan.Trainer(cfg).run()
+images = distgan.load_generator("runs/api_demo").sample(16, seed=0)
 """
 
 from __future__ import annotations

@@ -39,8 +39,11 @@ def unverified_versions() -> list[str]:
 
 def _check_versions() -> None:
     if unverified := unverified_versions():
-        warnings.warn(f"distgan relies on internals verified with other versions of {', '.join(unverified)}; "
-                      f"run tests/test_compat.py to check them", stacklevel=2)
+        warnings.warn(
+            f"distgan relies on internals verified with other versions of {', '.join(unverified)}; "
+            f"run tests/test_compat.py to check them",
+            stacklevel=2,
+        )
 
 
 _check_versions()
@@ -105,8 +108,7 @@ def adopt_world(num_processes: int, process_index: int, local_process_index: int
 
     Needed on CPU under DeepSpeed, where accelerate knows no backend and reports 1 process.
     """
-    world = {"num_processes": num_processes, "process_index": process_index,
-             "local_process_index": local_process_index}
+    world = {"num_processes": num_processes, "process_index": process_index, "local_process_index": local_process_index}
     for shared in (PartialState._shared_state, AcceleratorState._shared_state):
         shared.update(world)
 

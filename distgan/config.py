@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from distgan.errors import DistganError
 from distgan.models.catalog import CATALOG, model_names
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PRESET = "mnist_dcgan"
 
@@ -110,6 +111,7 @@ class TrainConfig(_Section):
     @classmethod
     def _yaml_no(cls, value: Any) -> Any:
         return "no" if value is False else value  # YAML reads a bare `no` as false
+
     progress: bool = True
     consistency_check_every: int = Field(0, ge=0)
     on_nonfinite: Literal["skip", "rollback", "stop"] = "skip"
@@ -161,7 +163,9 @@ class Config(_Section):
         if self.data.source in ("imagefolder",) and not self.data.path:
             raise ValueError("data.path is required for data.source=imagefolder: set data.path=DIR_OF_IMAGES")
         if self.data.source == "hf" and not self.data.path:
-            raise ValueError("data.path is required for data.source=hf: a hub id (user/name) or a save_to_disk directory")
+            raise ValueError(
+                "data.path is required for data.source=hf: a hub id (user/name) or a save_to_disk directory"
+            )
         return self
 
     def check_world(self, num_processes: int) -> None:
@@ -178,8 +182,9 @@ class Config(_Section):
 
 
 def preset_names() -> list[str]:
-    return sorted(p.name.removesuffix(".yaml") for p in resources.files("distgan.presets").iterdir()
-                  if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in resources.files("distgan.presets").iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def _read_base(preset_or_yaml: str | None) -> dict[str, Any]:
@@ -187,7 +192,9 @@ def _read_base(preset_or_yaml: str | None) -> dict[str, Any]:
     if name.endswith((".yaml", ".yml")) or os.sep in name:
         path = Path(name)
         if not path.is_file():
-            raise ConfigError(f"config file {name} does not exist: give a YAML path or a preset ({', '.join(preset_names())})")
+            raise ConfigError(
+                f"config file {name} does not exist: give a YAML path or a preset ({', '.join(preset_names())})"
+            )
         text = path.read_text()
     else:
         if name not in preset_names():

@@ -26,10 +26,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="distgan.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run directory (holds config.yaml)")
     parser.add_argument("--num", type=int, default=50000, help="generated images (default: %(default)s)")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="generator to measure (default: RUN_DIR/final/generator_ema.safetensors)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="generator to measure (default: RUN_DIR/final/generator_ema.safetensors)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
-    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. eval.inception=PATH")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. eval.inception=PATH"
+    )
     return parser.parse_intermixed_args(argv)  # overrides may come before or after options
 
 
@@ -58,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         leave_process_group()
         return 2
     if acc.is_main_process:
-        row = {"checkpoint": str((args.checkpoint or args.run_dir / "final").resolve()), "seed": seed,
-               "processes": acc.num_processes, **result}
+        row = {
+            "checkpoint": str((args.checkpoint or args.run_dir / "final").resolve()),
+            "seed": seed,
+            "processes": acc.num_processes,
+            **result,
+        }
         line = json.dumps(row)
         with open(args.run_dir / "evaluations.jsonl", "a") as handle:
             handle.write(line + "\n")

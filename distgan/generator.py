@@ -30,8 +30,9 @@ _WHERE = "give a run directory, final/, final/best/, a .safetensors file or chec
 class Generator(nn.Module):
     """A trained generator with what is needed to use it: latent size, image shape, the run's config."""
 
-    def __init__(self, net: nn.Module, z_dim: int, channels: int, resolution: int, config: Config,
-                 step: int | None = None) -> None:
+    def __init__(
+        self, net: nn.Module, z_dim: int, channels: int, resolution: int, config: Config, step: int | None = None
+    ) -> None:
         super().__init__()
         self.net = net
         self.z_dim = z_dim
@@ -71,8 +72,14 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Gene
     net, cfg, metadata, z_dim = _load_final_file(weights, device)
     if metadata["network"] == "discriminator":
         raise DistganError(f"{weights} holds a discriminator: give generator_ema.safetensors or its directory")
-    return Generator(net, z_dim, int(metadata["channels"]), int(metadata["resolution"]), cfg,
-                     int(metadata["step"]) if "step" in metadata else None).eval()
+    return Generator(
+        net,
+        z_dim,
+        int(metadata["channels"]),
+        int(metadata["resolution"]),
+        cfg,
+        int(metadata["step"]) if "step" in metadata else None,
+    ).eval()
 
 
 def load_discriminator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, Config]:
@@ -133,8 +140,9 @@ def _generator_from_checkpoint(step_dir: Path, device: torch.device | str) -> Ge
             if i == len(candidates) - 1:
                 raise
             continue
-        return Generator(nets.generator.to(device), nets.z_dim, channels, resolution, cfg,
-                         checkpoint_step(step_dir)).eval()
+        return Generator(
+            nets.generator.to(device), nets.z_dim, channels, resolution, cfg, checkpoint_step(step_dir)
+        ).eval()
     raise AssertionError("unreachable: the last candidate returns or raises")
 
 

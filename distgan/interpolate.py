@@ -32,8 +32,9 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def interpolate(source: Path, rows: int, steps: int, seed: int = 0, linear: bool = False,
-                device: str = "cpu") -> Tensor:
+def interpolate(
+    source: Path, rows: int, steps: int, seed: int = 0, linear: bool = False, device: str = "cpu"
+) -> Tensor:
     """Images [rows * steps, C, R, R] in [-1, 1], row-major."""
     from distgan.generator import load_generator
 
@@ -48,7 +49,9 @@ def interpolate(source: Path, rows: int, steps: int, seed: int = 0, linear: bool
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="distgan.interpolate", description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="a run directory, final/best, a generator .safetensors or a checkpoint")
+    parser.add_argument(
+        "source", type=Path, help="a run directory, final/best, a generator .safetensors or a checkpoint"
+    )
     parser.add_argument("--out", type=Path, default=Path("interp.png"), help="output PNG (default: %(default)s)")
     parser.add_argument("--rows", type=int, default=8, help="interpolations (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=10, help="images per interpolation (default: %(default)s)")

@@ -38,8 +38,9 @@ def find_images(sources: list[Path]) -> list[Path]:
         else:
             raise DistganError(f"{source}: no such file or directory")
     if not found:
-        raise DistganError(f"no images in {', '.join(map(str, sources))}: expected files ending in "
-                           f"{' '.join(IMAGE_EXTENSIONS)}")
+        raise DistganError(
+            f"no images in {', '.join(map(str, sources))}: expected files ending in {' '.join(IMAGE_EXTENSIONS)}"
+        )
     return found
 
 
@@ -65,8 +66,9 @@ def score(run: Path, paths: list[Path], batch_size: int = 256) -> tuple[torch.Te
     discriminator, cfg = load_discriminator(run)
     channels = cfg.data.channels or (1 if cfg.data.source == "mnist" else 3)
     pixels = load_pixels(paths, channels, cfg.data.resolution)
-    outputs = torch.cat([discriminator(to_float_images(chunk)).reshape(-1).float()
-                         for chunk in pixels.split(batch_size)])
+    outputs = torch.cat(
+        [discriminator(to_float_images(chunk)).reshape(-1).float() for chunk in pixels.split(batch_size)]
+    )
     return pixels, outputs, torch.sigmoid(outputs), cfg.loss.name
 
 
@@ -84,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="a run directory, final/best, or a discriminator .safetensors")
     parser.add_argument("images", type=Path, nargs="+", help="image files or directories")
     parser.add_argument("--csv", type=Path, default=Path("scores.csv"), help="output CSV (default: %(default)s)")
-    parser.add_argument("--sheet", type=Path, default=Path("scores.png"),
-                        help="contact sheet sorted by realness, row by row (default: %(default)s)")
+    parser.add_argument(
+        "--sheet",
+        type=Path,
+        default=Path("scores.png"),
+        help="contact sheet sorted by realness, row by row (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     try:
         paths = find_images(args.images)
@@ -94,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distgan: error: {err}", file=sys.stderr)
         return 2
     if loss not in LOGISTIC_LOSSES:
-        print(f"distgan: note: loss {loss}: D's output is not a log-odds, so realness ranks images but is not "
-              f"a calibrated probability", file=sys.stderr)
+        print(
+            f"distgan: note: loss {loss}: D's output is not a log-odds, so realness ranks images but is not "
+            f"a calibrated probability",
+            file=sys.stderr,
+        )
     from distgan.data import to_float_images
     from distgan.utils.images import save_image_grid
 

@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="distgan.train",
         description="Train a GAN on one CPU, one GPU, many GPUs or many nodes.",
-        epilog=f"presets: {', '.join(preset_names())}. Example: train.steps=2000 data.path=/data/mnist (a directory of MNIST IDX files)",
+        epilog=f"presets: {', '.join(preset_names())}. "
+        "Example: train.steps=2000 data.path=/data/mnist (a directory of MNIST IDX files)",
     )
     parser.add_argument("--config", default=DEFAULT_PRESET, help="a preset name or a YAML file (default: %(default)s)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")

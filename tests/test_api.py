@@ -30,15 +30,27 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("api")
     data = write_mnist(root / "mnist")
     extractor = write_tiny_extractor(root / "tiny.pt")
-    return train_in_process(root / "run", data, f"train.steps={STEPS}", "eval.every=2", f"eval.inception={extractor}",
-                            "eval.num_images=16", "eval.batch_size=8", "eval.kid_subsets=2",
-                            "eval.kid_subset_size=8", f"eval.stats_cache={root / 'stats'}", "eval.real_split=test")
+    return train_in_process(
+        root / "run",
+        data,
+        f"train.steps={STEPS}",
+        "eval.every=2",
+        f"eval.inception={extractor}",
+        "eval.num_images=16",
+        "eval.batch_size=8",
+        "eval.kid_subsets=2",
+        "eval.kid_subset_size=8",
+        f"eval.stats_cache={root / 'stats'}",
+        "eval.real_split=test",
+    )
 
 
 def test_import_is_cheap_and_exports_the_api():
-    code = ("import sys, distgan; assert 'torch' not in sys.modules, 'torch imported'; "
-            "cfg = distgan.load_config('mnist_dcgan'); assert 'torch' not in sys.modules, 'config imported torch'; "
-            "print(distgan.__version__, type(cfg).__name__)")
+    code = (
+        "import sys, distgan; assert 'torch' not in sys.modules, 'torch imported'; "
+        "cfg = distgan.load_config('mnist_dcgan'); assert 'torch' not in sys.modules, 'config imported torch'; "
+        "print(distgan.__version__, type(cfg).__name__)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [distgan.__version__, "Config"]
@@ -82,9 +94,26 @@ def test_seed_decides_the_images_whatever_the_batch_size(run: Path):
 
 def test_sample_cli_writes_the_images_of_sample(run: Path, tmp_path: Path):
     out = tmp_path / "grid.png"
-    result = subprocess.run([sys.executable, "-m", "distgan.sample", str(run / "final" / "best"), "--num", "8",
-                             "--seed", "3", "--out", str(out), "--device", "cpu"],
-                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "distgan.sample",
+            str(run / "final" / "best"),
+            "--num",
+            "8",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     expected = image_grid(distgan.load_generator(run / "final" / "best").sample(8, seed=3))
     assert np.array_equal(np.asarray(Image.open(out)), expected)
@@ -145,8 +174,16 @@ def test_trainer_takes_your_own_networks_optimizers_and_dataset(tmp_path: Path):
     from tests.training.helpers import reset_accelerate
 
     reset_accelerate()
-    cfg = distgan.load_config("mnist_dcgan", ["model.z_dim=8", "train.steps=4", "train.batch_size=8",
-                                              "train.progress=false", f"output_dir={tmp_path / 'run'}"])
+    cfg = distgan.load_config(
+        "mnist_dcgan",
+        [
+            "model.z_dim=8",
+            "train.steps=4",
+            "train.batch_size=8",
+            "train.progress=false",
+            f"output_dir={tmp_path / 'run'}",
+        ],
+    )
     G = torch.nn.Sequential(torch.nn.Linear(8, 256), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 16, 16)))
     D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 1), torch.nn.Flatten(0))
     before = [p.detach().clone() for p in (*G.parameters(), *D.parameters())]

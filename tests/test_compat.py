@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import re
-import tomllib
 from pathlib import Path
 
 import accelerate.accelerator
 import accelerate.optimizer
 import pytest
+import tomllib
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
@@ -97,8 +97,10 @@ def test_raise_recompile_limit_only_raises():
     torch._dynamo.config.recompile_limit = before
 
 
-@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason='deepspeed is not installed '
-                    '(pip install "distgan[deepspeed]")')
+@pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None,
+    reason='deepspeed is not installed (pip install "distgan[deepspeed]")',
+)
 def test_zero_optimizer_still_records_overflow_where_engine_overflowed_reads_it():
     from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer
 

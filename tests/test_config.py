@@ -21,11 +21,28 @@ def test_default_is_mnist_dcgan_at_32():
 
 
 def test_required_keys_exist():
-    cfg = load_config("mnist_dcgan", ["output_dir=/tmp/x", "seed=3", "train.steps=7", "train.batch_size=8",
-                                      "train.grad_accum=2", "train.n_critic=2", "train.log_every=1",
-                                      "train.sample_every=2", "train.checkpoint_every=3", "train.keep_checkpoints=1",
-                                      "train.resume=never", "data.source=imagefolder", "data.path=/d",
-                                      "data.resolution=16", "model.name=dcgan", "loss.name=hinge", "tracker=wandb"])
+    cfg = load_config(
+        "mnist_dcgan",
+        [
+            "output_dir=/tmp/x",
+            "seed=3",
+            "train.steps=7",
+            "train.batch_size=8",
+            "train.grad_accum=2",
+            "train.n_critic=2",
+            "train.log_every=1",
+            "train.sample_every=2",
+            "train.checkpoint_every=3",
+            "train.keep_checkpoints=1",
+            "train.resume=never",
+            "data.source=imagefolder",
+            "data.path=/d",
+            "data.resolution=16",
+            "model.name=dcgan",
+            "loss.name=hinge",
+            "tracker=wandb",
+        ],
+    )
     assert cfg.train.steps == 7 and cfg.train.n_critic == 2 and cfg.tracker == "wandb"
     assert cfg.data.path == "/d" and cfg.loss.name == "hinge" and cfg.seed == 3
 

@@ -21,8 +21,9 @@ def trained_run(tmp_path: Path, mnist_dir: Path) -> Path:
 
 
 def run_sample(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "distgan.sample", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "distgan.sample", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
 
 
 def test_cli_writes_grid_from_run_dir(trained_run: Path, tmp_path: Path):

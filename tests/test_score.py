@@ -31,8 +31,9 @@ def images(tmp_path: Path) -> Path:
 
 
 def run_score(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "distgan.score", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "distgan.score", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
 
 
 def test_scores_are_sigmoid_of_d_sorted_most_real_first(tmp_path: Path, mnist_dir: Path, images: Path):

@@ -10,8 +10,9 @@ from tests.training.helpers import REPO, TINY
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "distgan.train", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "distgan.train", *args], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
 
 
 def test_unknown_key_is_one_line_and_nothing_is_written(tmp_path: Path):
@@ -19,8 +20,10 @@ def test_unknown_key_is_one_line_and_nothing_is_written(tmp_path: Path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("distgan: error: unknown config key 'train.stepz': keys allowed at train are "
-                               "steps, batch_size, grad_accum, n_critic, log_every,")
+    assert lines[0].startswith(
+        "distgan: error: unknown config key 'train.stepz': keys allowed at train are "
+        "steps, batch_size, grad_accum, n_critic, log_every,"
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -42,9 +45,20 @@ def test_print_config_shows_the_resolved_values():
 def test_script_path_trains_and_reports_outputs(tmp_path: Path, mnist_dir: Path):
     # The documented form: the script path, not -m (accelerate launch runs it this way).
     out = tmp_path / "run"
-    result = subprocess.run([sys.executable, str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}",
-                             f"data.path={mnist_dir}", "train.steps=2"], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "distgan" / "train.py"),
+            *TINY,
+            f"output_dir={out}",
+            f"data.path={mnist_dir}",
+            "train.steps=2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"writing to {out}" in result.stdout
     assert (out / "final" / "generator_ema.safetensors").is_file()

@@ -64,9 +64,18 @@ class ImageDataset(Dataset):
     as `hf`'s image column, row for row; it is read instead of `hf` (MNIST's fast path).
     """
 
-    def __init__(self, hf: datasets.Dataset, *, image_column: str, label_column: str | None,
-                 channels: int, resolution: int, name: str, pixels: np.ndarray | None = None,
-                 classes: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        hf: datasets.Dataset,
+        *,
+        image_column: str,
+        label_column: str | None,
+        channels: int,
+        resolution: int,
+        name: str,
+        pixels: np.ndarray | None = None,
+        classes: list[str] | None = None,
+    ) -> None:
         if image_column not in hf.column_names:
             raise DataError(
                 f"{name}: no image column {image_column!r}; columns present: {', '.join(hf.column_names)}: "
@@ -99,8 +108,10 @@ class ImageDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
         images = self._decode(list(indices))
-        return [{"image": torch.from_numpy(img), "label": torch.tensor(int(self.labels[i]), dtype=torch.int64)}
-                for img, i in zip(images, indices)]
+        return [
+            {"image": torch.from_numpy(img), "label": torch.tensor(int(self.labels[i]), dtype=torch.int64)}
+            for img, i in zip(images, indices)
+        ]
 
     def _decode(self, indices: list[int]) -> list[np.ndarray]:
         c, r = self.channels, self.resolution

@@ -38,8 +38,7 @@ def list_images(root: Path) -> list[str]:
         seen.add(real)
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))  # sorted: same walk everywhere
         rel = Path(folder).relative_to(root)
-        found += [(rel / f).as_posix() for f in files
-                  if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)]
+        found += [(rel / f).as_posix() for f in files if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)]
     return sorted(found)
 
 
@@ -60,12 +59,22 @@ def load_folder(cfg: DataConfig, channels: int) -> ImageDataset:
         raise DataError(f"data.path={cfg.path} is not a directory: point it at a folder of images")
     relative = list_images(root)
     if not relative:
-        raise DataError(f"no images under {root}: expected files ending in {' '.join(IMAGE_EXTENSIONS)} "
-                        f"(any case, in subfolders too)")
+        raise DataError(
+            f"no images under {root}: expected files ending in {' '.join(IMAGE_EXTENSIONS)} "
+            f"(any case, in subfolders too)"
+        )
     labels, classes = class_labels(relative)
     base = root.resolve()
-    hf = datasets.Dataset.from_dict({"image": [str(base / p) for p in relative], "label": labels},
-                                    features=datasets.Features({"image": datasets.Value("string"),
-                                                                "label": datasets.Value("int64")}))
-    return ImageDataset(hf, image_column="image", label_column="label", channels=channels,
-                        resolution=cfg.resolution, name=f"image folder {root}", classes=classes)
+    hf = datasets.Dataset.from_dict(
+        {"image": [str(base / p) for p in relative], "label": labels},
+        features=datasets.Features({"image": datasets.Value("string"), "label": datasets.Value("int64")}),
+    )
+    return ImageDataset(
+        hf,
+        image_column="image",
+        label_column="label",
+        channels=channels,
+        resolution=cfg.resolution,
+        name=f"image folder {root}",
+        classes=classes,
+    )

@@ -26,16 +26,20 @@ def load_hub_split(hub_id: str, split: str, hint: str) -> datasets.Dataset:
             raise DataError(f"hub dataset {hub_id}: {one_line(err)}: set data.split to one of its splits") from None
         raise DataError(f"hub dataset {hub_id} could not be loaded ({one_line(err)}): {hint}") from None
     except Exception as err:  # offline, unreachable, unknown id, gated, ...
-        raise DataError(f"hub dataset {hub_id} could not be loaded: the hub could not be reached "
-                        f"or has no such dataset ({one_line(err)}): {hint}") from None
+        raise DataError(
+            f"hub dataset {hub_id} could not be loaded: the hub could not be reached "
+            f"or has no such dataset ({one_line(err)}): {hint}"
+        ) from None
 
 
 def _from_disk(root: Path, split: str) -> datasets.Dataset:
     try:
         loaded = datasets.load_from_disk(str(root))
     except FileNotFoundError:
-        raise DataError(f"data.path={root} is a directory but not one written by save_to_disk: "
-                        f"for a folder of image files use data.source=imagefolder") from None
+        raise DataError(
+            f"data.path={root} is a directory but not one written by save_to_disk: "
+            f"for a folder of image files use data.source=imagefolder"
+        ) from None
     except Exception as err:
         raise DataError(f"data.path={root}: cannot read the saved dataset ({one_line(err)})") from None
     if isinstance(loaded, datasets.DatasetDict):
@@ -51,11 +55,20 @@ def load_hf(cfg: DataConfig, channels: int) -> ImageDataset:
     if root.is_dir():
         hf, name = _from_disk(root, cfg.split), f"dataset {root} ({cfg.split})"
     elif root.exists() or cfg.path.startswith((".", "/", "~")) or cfg.path.count("/") > 1:
-        raise DataError(f"data.path={cfg.path} is not a directory: "
-                        f"give a save_to_disk directory or a hub id (user/name)")
+        raise DataError(
+            f"data.path={cfg.path} is not a directory: give a save_to_disk directory or a hub id (user/name)"
+        )
     else:
-        hint = ("point data.path at a local directory written by Dataset.save_to_disk, "
-                "or use data.source=imagefolder with data.path=DIR_OF_IMAGES")
+        hint = (
+            "point data.path at a local directory written by Dataset.save_to_disk, "
+            "or use data.source=imagefolder with data.path=DIR_OF_IMAGES"
+        )
         hf, name = load_hub_split(cfg.path, cfg.split, hint), f"hub dataset {cfg.path} ({cfg.split})"
-    return ImageDataset(hf, image_column=cfg.image_column, label_column=cfg.label_column,
-                        channels=channels, resolution=cfg.resolution, name=name)
+    return ImageDataset(
+        hf,
+        image_column=cfg.image_column,
+        label_column=cfg.label_column,
+        channels=channels,
+        resolution=cfg.resolution,
+        name=name,
+    )

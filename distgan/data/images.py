@@ -81,7 +81,7 @@ def shape_image(img: Image.Image, channels: int, resolution: int) -> np.ndarray:
         img = img.resize(size, Image.Resampling.BICUBIC)
         w, h = size
     top, left = (h - resolution) // 2, (w - resolution) // 2
-    arr = np.asarray(img)[top:top + resolution, left:left + resolution]
+    arr = np.asarray(img)[top : top + resolution, left : left + resolution]
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return np.array(arr, order="C")  # a writable copy: PIL's buffer is read-only, torch warns on those
 

@@ -18,8 +18,7 @@ PREFETCH_FACTOR = 4  # batches in flight per worker: small uint8 batches, so che
 
 def collate_images(items: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     """[{"image": uint8 [C,R,R], "label": int64 []}] -> {"image": uint8 [b,C,R,R], "label": int64 [b]}."""
-    return {"image": torch.stack([it["image"] for it in items]),
-            "label": torch.stack([it["label"] for it in items])}
+    return {"image": torch.stack([it["image"] for it in items]), "label": torch.stack([it["label"] for it in items])}
 
 
 def build_loader(dataset: Dataset, global_micro_batch: int, seed: int, start: int, num_workers: int) -> DataLoader:

@@ -60,10 +60,17 @@ def _source_stamp(cfg: DataConfig, dataset: ImageDataset) -> list:
 
 
 def cache_key(cfg: DataConfig, dataset: ImageDataset) -> str:
-    fields = {"version": CACHE_VERSION, "source": cfg.source, "split": cfg.split,
-              "image_column": cfg.image_column, "label_column": cfg.label_column,
-              "resolution": dataset.resolution, "channels": dataset.channels, "rows": len(dataset),
-              "stamp": _source_stamp(cfg, dataset)}
+    fields = {
+        "version": CACHE_VERSION,
+        "source": cfg.source,
+        "split": cfg.split,
+        "image_column": cfg.image_column,
+        "label_column": cfg.label_column,
+        "resolution": dataset.resolution,
+        "channels": dataset.channels,
+        "rows": len(dataset),
+        "stamp": _source_stamp(cfg, dataset),
+    }
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return f"{cfg.source}-{cfg.split}-{dataset.resolution}px-{dataset.channels}ch-{digest}"
 
@@ -74,25 +81,27 @@ def decode_all(dataset: ImageDataset, num_workers: int) -> tuple[Tensor, Tensor]
     c, r = dataset.channels, dataset.resolution
     images = torch.empty(len(dataset), c, r, r, dtype=torch.uint8)
     labels = torch.empty(len(dataset), dtype=torch.int64)
-    loader = DataLoader(dataset, batch_size=DECODE_BATCH, shuffle=False, num_workers=num_workers,
-                        collate_fn=collate_images)
+    loader = DataLoader(
+        dataset, batch_size=DECODE_BATCH, shuffle=False, num_workers=num_workers, collate_fn=collate_images
+    )
     at = 0
     for batch in loader:
         n = len(batch["label"])
-        images[at:at + n] = batch["image"]
-        labels[at:at + n] = batch["label"]
+        images[at : at + n] = batch["image"]
+        labels[at : at + n] = batch["label"]
         at += n
     return images, labels
 
 
-def decoded_tensors(dataset: ImageDataset, cfg: DataConfig, cache_dir: Path,
-                    log=print) -> tuple[Tensor, Tensor]:
+def decoded_tensors(dataset: ImageDataset, cfg: DataConfig, cache_dir: Path, log=print) -> tuple[Tensor, Tensor]:
     """The decoded dataset, read from the cache (memory-mapped: processes share the pages)
     or decoded now and written there atomically (a crash leaves no partial cache file)."""
     path = cache_dir / f"{cache_key(cfg, dataset)}.pt"
     if not path.is_file():
-        log(f"distgan: decoding {len(dataset)} images once into {path} "
-            f"({decoded_bytes(dataset) / 2**20:.0f} MiB; data.in_memory=false streams them instead)")
+        log(
+            f"distgan: decoding {len(dataset)} images once into {path} "
+            f"({decoded_bytes(dataset) / 2**20:.0f} MiB; data.in_memory=false streams them instead)"
+        )
         images, labels = decode_all(dataset, cfg.num_workers)
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -111,8 +120,17 @@ class InMemoryBatches:
     batch is one gather there with no host sync; an epoch's permutation is uploaded once.
     """
 
-    def __init__(self, images: Tensor, labels: Tensor, global_micro_batch: int, seed: int, start: int,
-                 rank: int = 0, world: int = 1, device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        global_micro_batch: int,
+        seed: int,
+        start: int,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | None = None,
+    ) -> None:
         if global_micro_batch % world:
             raise ValueError(f"global micro-batch {global_micro_batch} does not split over {world} ranks")
         self.images, self.labels = images, labels
@@ -136,10 +154,12 @@ class InMemoryBatches:
             while len(pending) < self.size:
                 epoch += 1
                 pending = torch.cat([pending, self._permutation(epoch)])
-            mine = pending[self.offset:self.offset + self.per_rank]
-            pending = pending[self.size:]
+            mine = pending[self.offset : self.offset + self.per_rank]
+            pending = pending[self.size :]
             batch = {"image": self.images[mine], "label": self.labels[mine]}
             if batch["image"].device != self.device:  # held on the host, trained on a GPU
-                batch = {k: v.pin_memory().to(self.device, non_blocking=non_blocking) if non_blocking
-                         else v.to(self.device) for k, v in batch.items()}
+                batch = {
+                    k: v.pin_memory().to(self.device, non_blocking=non_blocking) if non_blocking else v.to(self.device)
+                    for k, v in batch.items()
+                }
             yield batch

@@ -82,24 +82,38 @@ def load_idx_dir(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     paths = [_find(root, base) for base in names]
     if None in paths:
         missing = [base for base, p in zip(names, paths) if p is None]
-        raise DataError(f"{root}: missing {', '.join(missing)} (plain or .gz): expected "
-                        f"{', '.join(names)} for split {split}")
+        raise DataError(
+            f"{root}: missing {', '.join(missing)} (plain or .gz): expected {', '.join(names)} for split {split}"
+        )
     images, labels = read_idx(paths[0], IMAGES_MAGIC), read_idx(paths[1], LABELS_MAGIC)
     if len(images) != len(labels):
-        raise DataError(f"{root}: {len(images)} images but {len(labels)} labels for split {split}: "
-                        f"the files come from different sets; download them again")
+        raise DataError(
+            f"{root}: {len(images)} images but {len(labels)} labels for split {split}: "
+            f"the files come from different sets; download them again"
+        )
     return images, labels
 
 
 def load_mnist(cfg: DataConfig, channels: int) -> ImageDataset:
     if cfg.path is None:
-        hint = ("download the four MNIST IDX files (train-images-idx3-ubyte.gz, ...) "
-                "into a folder and set data.path=DIR")
+        hint = "download the four MNIST IDX files (train-images-idx3-ubyte.gz, ...) into a folder and set data.path=DIR"
         hf = load_hub_split(HUB_ID, cfg.split, hint)
-        return ImageDataset(hf, image_column="image", label_column="label", channels=channels,
-                            resolution=cfg.resolution, name=f"hub dataset {HUB_ID} ({cfg.split})")
+        return ImageDataset(
+            hf,
+            image_column="image",
+            label_column="label",
+            channels=channels,
+            resolution=cfg.resolution,
+            name=f"hub dataset {HUB_ID} ({cfg.split})",
+        )
     root = Path(cfg.path).expanduser()
     images, labels = load_idx_dir(root, cfg.split)
-    return ImageDataset(array_dataset(images, labels), image_column="image", label_column="label",
-                        channels=channels, resolution=cfg.resolution, name=f"MNIST {root} ({cfg.split})",
-                        pixels=images)
+    return ImageDataset(
+        array_dataset(images, labels),
+        image_column="image",
+        label_column="label",
+        channels=channels,
+        resolution=cfg.resolution,
+        name=f"MNIST {root} ({cfg.split})",
+        pixels=images,
+    )

@@ -25,8 +25,7 @@ def draw_curves(metrics: Path, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     rows = read_rows(metrics)
-    panels = [("losses", ["loss_d", "loss_g"]), ("D outputs (mean logits)", ["d_real", "d_fake"]),
-              ("FID", ["fid"])]
+    panels = [("losses", ["loss_d", "loss_g"]), ("D outputs (mean logits)", ["d_real", "d_fake"]), ("FID", ["fid"])]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), constrained_layout=True)
     for ax, (title, keys) in zip(axes, panels):
         for key in keys:

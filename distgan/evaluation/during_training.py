@@ -26,9 +26,18 @@ BEST_DIR = "final/best"
 class TrainingEvaluation(Hook):
     """FID/KID (and IS) of the EMA generator every `eval.every` steps and at the last one."""
 
-    def __init__(self, accelerator: Accelerator, cfg: Config, out: Path, generator_ema: nn.Module, z_dim: int,
-                 state: TrainState, log: JsonlLog | None, save_weights: Callable[[Path], None],
-                 stopwatch: Stopwatch) -> None:
+    def __init__(
+        self,
+        accelerator: Accelerator,
+        cfg: Config,
+        out: Path,
+        generator_ema: nn.Module,
+        z_dim: int,
+        state: TrainState,
+        log: JsonlLog | None,
+        save_weights: Callable[[Path], None],
+        stopwatch: Stopwatch,
+    ) -> None:
         # Builds the extractor now: a wrong eval.inception fails before training.
         self.evaluator = Evaluator(accelerator, cfg)
         self.accelerator, self.cfg, self.out, self.generator, self.z_dim = accelerator, cfg, out, generator_ema, z_dim

@@ -41,20 +41,28 @@ class Evaluator:
             self._real_ready = True
         was_training = generator.training
         generator.eval()
-        features, logits = generated_features(acc, generator, z_dim, num_images, cfg.eval.batch_size, seed,
-                                              self.extractor)
+        features, logits = generated_features(
+            acc, generator, z_dim, num_images, cfg.eval.batch_size, seed, self.extractor
+        )
         generator.train(was_training)
         result: dict[str, Any] | None = None
         if acc.is_main_process:
             mu, sigma = feature_statistics(features)
-            kid, kid_std = kernel_inception_distance(self.real.features, features, cfg.eval.kid_subsets,
-                                                     cfg.eval.kid_subset_size, seed)
+            kid, kid_std = kernel_inception_distance(
+                self.real.features, features, cfg.eval.kid_subsets, cfg.eval.kid_subset_size, seed
+            )
             result = {"fid": frechet_distance(mu, sigma, self.real.mu, self.real.sigma), "kid": kid, "kid_std": kid_std}
             if logits is not None:
                 result["is"], result["is_std"] = inception_score(logits)
-            result.update({"eval_images": num_images, "eval_real_images": len(self.real.features),
-                           "eval_real_split": real_stats.real_split(cfg), "eval_extractor": self.extractor.name,
-                           "eval_seconds": time.perf_counter() - start})
+            result.update(
+                {
+                    "eval_images": num_images,
+                    "eval_real_images": len(self.real.features),
+                    "eval_real_split": real_stats.real_split(cfg),
+                    "eval_extractor": self.extractor.name,
+                    "eval_seconds": time.perf_counter() - start,
+                }
+            )
         if acc.num_processes > 1:
             result = broadcast_object_list([result])[0]
         return result

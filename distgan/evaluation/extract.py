@@ -44,8 +44,9 @@ def _features_of_batches(batches, extractor: Extractor) -> tuple[list[Tensor], l
     return features, logits
 
 
-def _finish(accelerator: Accelerator, features: list[Tensor], logits: list[Tensor] | None, total: int,
-            extractor: Extractor) -> tuple[Tensor, Tensor | None]:
+def _finish(
+    accelerator: Accelerator, features: list[Tensor], logits: list[Tensor] | None, total: int, extractor: Extractor
+) -> tuple[Tensor, Tensor | None]:
     feature_dim, logit_dim = _output_widths(extractor)
     local = torch.cat(features) if features else torch.zeros(0, feature_dim)
     all_features = gather_rows(accelerator, local, total)
@@ -62,8 +63,15 @@ def _output_widths(extractor: Extractor) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def generated_features(accelerator: Accelerator, generator: nn.Module, z_dim: int, num: int, batch_size: int,
-                       seed: int, extractor: Extractor) -> tuple[Tensor, Tensor | None]:
+def generated_features(
+    accelerator: Accelerator,
+    generator: nn.Module,
+    z_dim: int,
+    num: int,
+    batch_size: int,
+    seed: int,
+    extractor: Extractor,
+) -> tuple[Tensor, Tensor | None]:
     """Features (and logits) of `num` images from `generator`, latents from `seed`."""
     z_all = torch.randn(num, z_dim, generator=torch.Generator().manual_seed(seed))
     rows = shard(num, accelerator.process_index, accelerator.num_processes)
@@ -79,12 +87,14 @@ def generated_features(accelerator: Accelerator, generator: nn.Module, z_dim: in
 
 
 @torch.no_grad()
-def dataset_features(accelerator: Accelerator, dataset: Dataset, num: int, batch_size: int,
-                     extractor: Extractor, num_workers: int = 0) -> Tensor:
+def dataset_features(
+    accelerator: Accelerator, dataset: Dataset, num: int, batch_size: int, extractor: Extractor, num_workers: int = 0
+) -> Tensor:
     """Features of the first `num` images of `dataset` (items {"image": uint8 [C, R, R]})."""
     rows = shard(num, accelerator.process_index, accelerator.num_processes)
     # A private generator: the loader must not draw from the global RNG the training uses.
-    loader = DataLoader(Subset(dataset, list(rows)), batch_size=batch_size, num_workers=num_workers,
-                        generator=torch.Generator())
+    loader = DataLoader(
+        Subset(dataset, list(rows)), batch_size=batch_size, num_workers=num_workers, generator=torch.Generator()
+    )
     features, _ = _features_of_batches((batch["image"].to(accelerator.device) for batch in loader), extractor)
     return _finish(accelerator, features, None, num, extractor)[0]

@@ -59,13 +59,17 @@ class TorchScriptExtractor(Extractor):
     def __init__(self, path: str | Path, device: torch.device) -> None:
         path = Path(path).expanduser()
         if not path.is_file():
-            raise EvaluationError(f"eval.inception={path}: no such file; give a TorchScript network "
-                                  f"(tools: fid-inception PATH writes the standard FID Inception) or {TORCH_FIDELITY}")
+            raise EvaluationError(
+                f"eval.inception={path}: no such file; give a TorchScript network "
+                f"(tools: fid-inception PATH writes the standard FID Inception) or {TORCH_FIDELITY}"
+            )
         try:
             self.net = torch.jit.load(str(path), map_location=device).eval()
         except Exception as err:
-            raise EvaluationError(f"eval.inception={path} is not a TorchScript file "
-                                  f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+            raise EvaluationError(
+                f"eval.inception={path} is not a TorchScript file "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+            ) from None
         digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
         self.name = f"torchscript:{path.name}@{digest}"
         self.device = device
@@ -91,14 +95,18 @@ class TorchFidelityExtractor(Extractor):
         try:
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         except ImportError:
-            raise EvaluationError("eval.inception=torch-fidelity needs torch-fidelity: pip install 'distgan[eval]', "
-                                  "or give a TorchScript file as eval.inception=PATH") from None
+            raise EvaluationError(
+                "eval.inception=torch-fidelity needs torch-fidelity: pip install 'distgan[eval]', "
+                "or give a TorchScript file as eval.inception=PATH"
+            ) from None
         try:
             self.net: nn.Module = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
         except Exception as err:
-            raise EvaluationError(f"torch-fidelity could not load its Inception weights ({type(err).__name__}: "
-                                  f"{str(err).splitlines()[0] if str(err) else ''}); without internet, write them "
-                                  f"with the fid-inception tool and set eval.inception=PATH") from None
+            raise EvaluationError(
+                f"torch-fidelity could not load its Inception weights ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}); without internet, write them "
+                f"with the fid-inception tool and set eval.inception=PATH"
+            ) from None
         self.net = self.net.to(device).eval()
         self.device = device
 

@@ -17,20 +17,31 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return off_diagonal - 2 * k_xy.mean()
 
 
-def kernel_inception_distance(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor,
-                              subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+    real: np.ndarray | torch.Tensor,
+    fake: np.ndarray | torch.Tensor,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Mean and standard deviation of MMD^2 over `subsets` random pairs of subsets (drawn
     without replacement within a subset), as in the KID paper and StyleGAN's metrics.
     `subset_size` is capped at the smaller sample."""
     real_t, fake_t = torch.as_tensor(real), torch.as_tensor(fake)
     size = min(subset_size, len(real_t), len(fake_t))
     if size < 2:
-        raise ValueError(f"KID needs at least 2 images on each side, got {len(real_t)} real and {len(fake_t)} generated")
+        raise ValueError(
+            f"KID needs at least 2 images on each side, got {len(real_t)} real and {len(fake_t)} generated"
+        )
     generator = torch.Generator().manual_seed(seed)
-    values = torch.stack([
-        mmd2_unbiased(real_t[torch.randperm(len(real_t), generator=generator)[:size]],
-                      fake_t[torch.randperm(len(fake_t), generator=generator)[:size]])
-        for _ in range(subsets)
-    ])
+    values = torch.stack(
+        [
+            mmd2_unbiased(
+                real_t[torch.randperm(len(real_t), generator=generator)[:size]],
+                fake_t[torch.randperm(len(fake_t), generator=generator)[:size]],
+            )
+            for _ in range(subsets)
+        ]
+    )
     std = values.std().item() if subsets > 1 else 0.0
     return values.mean().item(), std

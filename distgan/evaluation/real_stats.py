@@ -47,9 +47,16 @@ def describe_reference(cfg: Config, num_real: int, extractor: Extractor) -> dict
     path = data.path
     if path and Path(path).expanduser().exists():
         path = str(Path(path).expanduser().resolve())
-    return {"source": data.source, "path": path, "split": real_split(cfg), "resolution": data.resolution,
-            "channels": data.channels or (1 if data.source == "mnist" else 3), "num_images": num_real,
-            "resizer": RESIZER, "extractor": extractor.name}
+    return {
+        "source": data.source,
+        "path": path,
+        "split": real_split(cfg),
+        "resolution": data.resolution,
+        "channels": data.channels or (1 if data.source == "mnist" else 3),
+        "num_images": num_real,
+        "resizer": RESIZER,
+        "extractor": extractor.name,
+    }
 
 
 def real_split(cfg: Config) -> str:
@@ -68,7 +75,9 @@ def load_or_compute(accelerator: Accelerator, cfg: Config, extractor: Extractor)
     dataset = build_dataset(cfg.data.model_copy(update={"split": real_split(cfg)}))
     num_real = min(cfg.eval.num_real or len(dataset), len(dataset))
     if num_real < 2:
-        raise EvaluationError(f"the reference split {real_split(cfg)!r} has {len(dataset)} image(s): FID needs at least 2")
+        raise EvaluationError(
+            f"the reference split {real_split(cfg)!r} has {len(dataset)} image(s): FID needs at least 2"
+        )
     description = describe_reference(cfg, num_real, extractor)
     entry = cache_dir(cfg) / cache_key(description)
     # The main process decides for all ranks, so a rank that cannot see the cache waits, not hangs.
@@ -87,8 +96,9 @@ def load_or_compute(accelerator: Accelerator, cfg: Config, extractor: Extractor)
     return RealStats(features, mu, sigma, description)
 
 
-def _write_entry(entry: Path, features: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
-                 description: dict[str, Any]) -> None:
+def _write_entry(
+    entry: Path, features: np.ndarray, mu: np.ndarray, sigma: np.ndarray, description: dict[str, Any]
+) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp.npz")
     np.savez(tmp, features=features.astype(np.float32), mu=mu, sigma=sigma)

@@ -19,8 +19,16 @@ _EXPORTS = {
     "REGULARIZERS": "distgan.losses.regularizers",
     "Regularizer": "distgan.losses.regularizers",
 }
-__all__ = ["ADVERSARIAL_LOSSES", "REGULARIZERS", "AdversarialTerms", "Batch", "Objective", "PhaseNetworks",
-           "PhaseOutput", "Regularizer"]
+__all__ = [
+    "ADVERSARIAL_LOSSES",
+    "REGULARIZERS",
+    "AdversarialTerms",
+    "Batch",
+    "Objective",
+    "PhaseNetworks",
+    "PhaseOutput",
+    "Regularizer",
+]
 
 if TYPE_CHECKING:
     from distgan.losses.adversarial import ADVERSARIAL_LOSSES, AdversarialTerms

@@ -35,18 +35,12 @@ def _softplus(x: Tensor) -> Tensor:
 
 ADVERSARIAL_LOSSES: dict[str, AdversarialTerms] = {
     # Goodfellow et al.'s value function: G minimises log(1 - D(G(z))), which saturates.
-    "minimax": AdversarialTerms(
-        d_real=lambda r: _softplus(-r), d_fake=_softplus, g_fake=lambda f: -_softplus(f)
-    ),
+    "minimax": AdversarialTerms(d_real=lambda r: _softplus(-r), d_fake=_softplus, g_fake=lambda f: -_softplus(f)),
     # G maximises log D(G(z)) instead: same fixed point, strong gradients early on.
-    "nonsaturating": AdversarialTerms(
-        d_real=lambda r: _softplus(-r), d_fake=_softplus, g_fake=lambda f: _softplus(-f)
-    ),
+    "nonsaturating": AdversarialTerms(d_real=lambda r: _softplus(-r), d_fake=_softplus, g_fake=lambda f: _softplus(-f)),
     "wgan": AdversarialTerms(d_real=_neg, d_fake=lambda f: f, g_fake=_neg),
     "wgan-gp": AdversarialTerms(d_real=_neg, d_fake=lambda f: f, g_fake=_neg),
-    "hinge": AdversarialTerms(
-        d_real=lambda r: (1.0 - r).relu(), d_fake=lambda f: (1.0 + f).relu(), g_fake=_neg
-    ),
+    "hinge": AdversarialTerms(d_real=lambda r: (1.0 - r).relu(), d_fake=lambda f: (1.0 + f).relu(), g_fake=_neg),
     "lsgan": AdversarialTerms(
         d_real=lambda r: 0.5 * (r - 1.0).square(),
         d_fake=lambda f: 0.5 * f.square(),

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from distgan.config import LossConfig
 from distgan.losses.adversarial import ADVERSARIAL_LOSSES
-from distgan.losses.regularizers import build_regularizers, input_gradient_norm_sq
 from distgan.losses.batch import Batch
+from distgan.losses.regularizers import build_regularizers, input_gradient_norm_sq
 
 
 @dataclass
@@ -72,8 +72,14 @@ class Objective:
             for reg in due:
                 images[reg.target].requires_grad_(True)
         slots = list(images) if shared else ["real", "fake"]
-        logits = dict(zip(slots, self.run_D(torch.cat([images[s] for s in slots]), _cat(labels, slots))
-                          .split([images[s].shape[0] for s in slots])))
+        logits = dict(
+            zip(
+                slots,
+                self.run_D(torch.cat([images[s] for s in slots]), _cat(labels, slots)).split(
+                    [images[s].shape[0] for s in slots]
+                ),
+            )
+        )
         loss = self.terms.d_real(logits["real"]).mean() + self.terms.d_fake(logits["fake"]).mean()
         stats = {"d_real": logits["real"].detach().mean(), "d_fake": logits["fake"].detach().mean()}
         grad_norms: dict[str, Tensor] = {}  # per target: penalties on the same images share it

@@ -7,8 +7,9 @@ Third-party builders registered with `register_model` are kept here too, so the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from distgan.errors import ModelError
 
@@ -34,11 +35,14 @@ class CatalogEntry:
         return f"a resolution >= {self.min_resolution}"
 
 
-CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in (
-    CatalogEntry("mlp", "distgan.models.mlp:build_mlp"),
-    CatalogEntry("dcgan", "distgan.models.dcgan:build_dcgan", min_resolution=16, power_of_two=True),
-    CatalogEntry("resnet", "distgan.models.resnet:build_resnet", min_resolution=8, power_of_two=True),
-)}
+CATALOG: dict[str, CatalogEntry] = {
+    entry.name: entry
+    for entry in (
+        CatalogEntry("mlp", "distgan.models.mlp:build_mlp"),
+        CatalogEntry("dcgan", "distgan.models.dcgan:build_dcgan", min_resolution=16, power_of_two=True),
+        CatalogEntry("resnet", "distgan.models.resnet:build_resnet", min_resolution=8, power_of_two=True),
+    )
+}
 
 # Builders `fn(cfg, channels, resolution) -> GANModels` registered by other packages at import time.
 REGISTERED: dict[str, Callable[..., Any]] = {}
@@ -46,6 +50,7 @@ REGISTERED: dict[str, Callable[..., Any]] = {}
 
 def register_model(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers `fn(cfg, channels, resolution) -> GANModels` under `model.name=name`."""
+
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in CATALOG or (name in REGISTERED and REGISTERED[name] is not fn):
             raise ModelError(f"model name {name!r} is registered twice: pick a different name")

@@ -40,8 +40,13 @@ def check_shapes(models: GANModels, channels: int, resolution: int, name: str) -
     modes = [(m, m.training) for net in nets for m in net.modules()]
     # eval() alone keeps built-in BN stats and spectral-norm vectors fixed, but user layers may
     # update buffers in any mode, so they are restored explicitly.
-    saved = [(m, key, b, b.detach().clone()) for net in nets for m in net.modules()
-             for key, b in m._buffers.items() if b is not None]
+    saved = [
+        (m, key, b, b.detach().clone())
+        for net in nets
+        for m in net.modules()
+        for key, b in m._buffers.items()
+        if b is not None
+    ]
     param = _first_param(gen)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
@@ -56,13 +61,17 @@ def check_shapes(models: GANModels, channels: int, resolution: int, name: str) -
             want = (2, channels, resolution, resolution)
             got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
             if got != want:
-                raise ModelError(f"model {name}: generator output shape is {_fmt(got)}, expected {_fmt(want)} "
-                                 f"(N, channels, resolution, resolution): make G match data.channels/data.resolution")
+                raise ModelError(
+                    f"model {name}: generator output shape is {_fmt(got)}, expected {_fmt(want)} "
+                    f"(N, channels, resolution, resolution): make G match data.channels/data.resolution"
+                )
             logits = _run(disc, images, f"model {name}: discriminator on images of shape {_fmt(want)}")
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             if got not in ((2,), (2, 1)):
-                raise ModelError(f"model {name}: discriminator output shape is {_fmt(got)} for 2 images, expected "
-                                 "[2] or [2, 1]: return one logit per image")
+                raise ModelError(
+                    f"model {name}: discriminator output shape is {_fmt(got)} for 2 images, expected "
+                    "[2] or [2, 1]: return one logit per image"
+                )
     finally:
         with torch.no_grad():
             for module, key, buf, value in saved:

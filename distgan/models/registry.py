@@ -62,8 +62,10 @@ def _build_user_models(cfg: ModelConfig, channels: int, resolution: int) -> GANM
     obj: Any = module
     for part in attr_path.split("."):
         if not hasattr(obj, part):
-            raise ModelError(f"model.name={spec!r}: module {module_name!r} has no attribute {attr_path!r}: define it "
-                             "there or fix the name after ':'")
+            raise ModelError(
+                f"model.name={spec!r}: module {module_name!r} has no attribute {attr_path!r}: define it "
+                "there or fix the name after ':'"
+            )
         obj = getattr(obj, part)
     if not callable(obj):
         raise ModelError(f"model.name={spec!r}: {attr_path} is a {type(obj).__name__}, not a class or function")
@@ -71,8 +73,9 @@ def _build_user_models(cfg: ModelConfig, channels: int, resolution: int) -> GANM
     try:
         inspect.signature(obj).bind(**call_args)
     except TypeError:
-        raise ModelError(f"model.name={spec!r}: {attr_path} must accept keyword arguments cfg, channels, "
-                         "resolution") from None
+        raise ModelError(
+            f"model.name={spec!r}: {attr_path} must accept keyword arguments cfg, channels, resolution"
+        ) from None
     except ValueError:
         pass  # no introspectable signature (some builtins/C types): just try the call
     built = obj(**call_args)
@@ -88,8 +91,10 @@ def _as_gan_models(built: Any, spec: str, default_z_dim: int) -> GANModels:
         gen, disc = built.generator, built.discriminator
         z_dim = getattr(built, "z_dim", default_z_dim)
     else:
-        raise ModelError(f"model.name={spec!r} returned {type(built).__name__}: return an object with .generator "
-                         "and .discriminator nn.Modules, or a (generator, discriminator) tuple")
+        raise ModelError(
+            f"model.name={spec!r} returned {type(built).__name__}: return an object with .generator "
+            "and .discriminator nn.Modules, or a (generator, discriminator) tuple"
+        )
     for role, net in (("generator", gen), ("discriminator", disc)):
         if not isinstance(net, nn.Module):
             raise ModelError(f"model.name={spec!r}: the {role} is a {type(net).__name__}, not a torch.nn.Module")

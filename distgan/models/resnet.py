@@ -37,8 +37,12 @@ class GBlock(nn.Module):
     def __init__(self, cin: int, cout: int, batch: bool) -> None:
         super().__init__()
         self.residual = nn.Sequential(
-            _norm(cin, batch), nn.ReLU(), nn.Upsample(scale_factor=2, mode="nearest"),
-            _conv(cin, cout, 3, _RESIDUAL_GAIN), _norm(cout, batch), nn.ReLU(),
+            _norm(cin, batch),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            _conv(cin, cout, 3, _RESIDUAL_GAIN),
+            _norm(cout, batch),
+            nn.ReLU(),
             _conv(cout, cout, 3, _RESIDUAL_GAIN),
         )
         self.shortcut = nn.Sequential(_conv(cin, cout, 1, 1.0), nn.Upsample(scale_factor=2, mode="nearest"))
@@ -54,8 +58,11 @@ class DBlock(nn.Module):
         # The optimized first block skips the leading ReLU: its input is the image itself.
         first = [] if optimized else [nn.ReLU()]
         self.residual = nn.Sequential(
-            *first, _conv(cin, cout, 3, _RESIDUAL_GAIN, sn=True), nn.ReLU(),
-            _conv(cout, cout, 3, _RESIDUAL_GAIN, sn=True), *pool,
+            *first,
+            _conv(cin, cout, 3, _RESIDUAL_GAIN, sn=True),
+            nn.ReLU(),
+            _conv(cout, cout, 3, _RESIDUAL_GAIN, sn=True),
+            *pool,
         )
         learnable = cin != cout or down
         self.shortcut = nn.Sequential(*pool, _conv(cin, cout, 1, 1.0, sn=True)) if learnable else nn.Identity()
@@ -74,8 +81,13 @@ def resnet_generator(z_dim: int, channels: int, resolution: int, width: int, bat
     nn.init.xavier_uniform_(linear.weight, 1.0)
     blocks = [GBlock(width, width, batch) for _ in range(int(math.log2(resolution // 4)))]
     return nn.Sequential(
-        linear, nn.Unflatten(1, (width, 4, 4)), *blocks,
-        _norm(width, batch), nn.ReLU(), _conv(width, channels, 3, 1.0), nn.Tanh(),
+        linear,
+        nn.Unflatten(1, (width, 4, 4)),
+        *blocks,
+        _norm(width, batch),
+        nn.ReLU(),
+        _conv(width, channels, 3, 1.0),
+        nn.Tanh(),
     )
 
 

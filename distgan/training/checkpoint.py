@@ -94,8 +94,10 @@ def resolve_resume(resume: str, root: Path) -> Path | None:
     found = list_checkpoints(root)
     if resume == "never":
         if found:
-            raise CheckpointError(f"{root} already holds checkpoints up to {found[-1].name}: use train.resume=auto "
-                                  f"to continue that run, or a new output_dir to start another")
+            raise CheckpointError(
+                f"{root} already holds checkpoints up to {found[-1].name}: use train.resume=auto "
+                f"to continue that run, or a new output_dir to start another"
+            )
         return None
     if resume == "auto":
         for candidate in reversed(found):
@@ -104,8 +106,9 @@ def resolve_resume(resume: str, root: Path) -> Path | None:
                 return candidate
             warnings.warn(f"skipping damaged checkpoint {candidate}: {damage}", stacklevel=2)
         if found:  # starting over would prune them and rewrite the run's metrics
-            raise CheckpointError(f"every checkpoint in {root} is damaged (newest: {damage}); "
-                                  f"move {root} away to start over")
+            raise CheckpointError(
+                f"every checkpoint in {root} is damaged (newest: {damage}); move {root} away to start over"
+            )
         return None
     path = Path(resume).expanduser()
     if not path.is_dir():
@@ -116,8 +119,9 @@ def resolve_resume(resume: str, root: Path) -> Path | None:
     return path
 
 
-def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int,
-                    write: Callable[[str], None] | None = None) -> Path:
+def save_checkpoint(
+    accelerator: Accelerator, root: Path, step: int, keep: int, write: Callable[[str], None] | None = None
+) -> Path:
     """Writes `root/step_<step>` atomically and prunes to the newest `keep`. Call on every rank.
 
     `write(directory)` writes the state (default: `accelerator.save_state`).
@@ -145,8 +149,9 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, keep: int,
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)  # give the space back
         kept = f"the newest checkpoint is still {previous[-1]}" if previous else "no earlier checkpoint exists"
-        raise CheckpointError(f"could not write checkpoint {final}: {full}{error or 'the main process could not seal it'}; "
-                              f"{kept}")
+        raise CheckpointError(
+            f"could not write checkpoint {final}: {full}{error or 'the main process could not seal it'}; {kept}"
+        )
     if accelerator.is_main_process:
         for old in list_checkpoints(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -184,8 +189,11 @@ def _disk_full_note(root: Path, previous: Path | None) -> str:
 
 def _seal(tmp: Path, final: Path, root: Path) -> None:
     """Manifest last, everything on disk, then the rename that makes the checkpoint visible."""
-    files = {str(f.relative_to(tmp)): {"bytes": f.stat().st_size, "sha256": _sha256(f)}
-             for f in sorted(tmp.rglob("*")) if f.is_file()}
+    files = {
+        str(f.relative_to(tmp)): {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        for f in sorted(tmp.rglob("*"))
+        if f.is_file()
+    }
     (tmp / MANIFEST).write_text(json.dumps({"files": files}, indent=1))
     _fsync_tree(tmp)
     if final.exists():  # the same step saved again: keep the old copy until the new one is in place

@@ -43,4 +43,5 @@ def check_ranks_agree(accelerator: Accelerator, modules: dict[str, nn.Module], s
     raise RankDivergenceError(
         f"ranks disagree at step {step}: {names[index]} on rank {rank} differs from rank 0 "
         f"({int(differs.any(dim=0).sum())} of {len(names)} tensors differ); a change made outside "
-        f"DDP (an in-place update of a frozen tensor, a rank-dependent buffer) is the usual cause")
+        f"DDP (an in-place update of a frozen tensor, a rank-dependent buffer) is the usual cause"
+    )

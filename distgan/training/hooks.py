@@ -20,8 +20,10 @@ from accelerate import Accelerator
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from distgan.config import TrainConfig
+from distgan.errors import NonFiniteError
 from distgan.evaluation.curves import draw_curves
-
+from distgan.training.checkpoint import checkpoint_step, list_checkpoints
 from distgan.training.consistency import check_ranks_agree
 from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.nonfinite import NonFiniteGuard, Verdict
@@ -77,34 +79,96 @@ class Stopwatch:
         return rate
 
 
+class Progress(Hook):
+    """The progress bar, on the main process (`train.progress`)."""
+
+    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+        self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, disable=not enabled)
+
+    def due(self, step: int, last: bool) -> bool:
+        return True
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        self.bar.update(step - self.bar.n)
+        return None
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class NonFiniteCheck(Hook):
     """Judges the skipped steps before every log row and every checkpoint (a checkpoint never
-    holds a step not yet judged); a rollback or a stop is taken identically on every rank."""
+    holds a step not yet judged); rolls back or stops as `train.on_nonfinite` says, identically on
+    every rank (the verdict is reduced over all of them)."""
 
-    def __init__(self, guard: NonFiniteGuard, accelerator: Accelerator, log_every: int, checkpoint_every: int,
-                 act_on: Callable[[Verdict, int], None]) -> None:
-        self.guard, self.accelerator, self.act_on = guard, accelerator, act_on
-        self.log_every, self.checkpoint_every = log_every, checkpoint_every
+    def __init__(
+        self,
+        guard: NonFiniteGuard,
+        accelerator: Accelerator,
+        train: TrainConfig,
+        checkpoint_root: Path,
+        rollback: Callable[[Path], int],
+        log: JsonlLog | None,
+    ) -> None:
+        self.guard, self.accelerator, self.train, self.checkpoint_root = guard, accelerator, train, checkpoint_root
+        self.rollback, self.log = rollback, log
         self.verdict: Verdict | None = None
 
     def due(self, step: int, last: bool) -> bool:
-        return at_interval(self.log_every, step, last) or at_interval(self.checkpoint_every, step, last)
+        return at_interval(self.train.log_every, step, last) or at_interval(self.train.checkpoint_every, step, last)
 
     def __call__(self, step: int, last: bool) -> Outcome:
-        self.verdict = self.guard.verdict(self.accelerator)
-        if self.verdict.action == "continue":
+        self.verdict = verdict = self.guard.verdict(self.accelerator)
+        if verdict.action == "continue":
             return None
-        self.act_on(self.verdict, step)  # raises on "stop"
-        return RESTART
+        newest = list_checkpoints(self.checkpoint_root)
+        if verdict.action == "rollback" and newest:
+            rollbacks = self.rollback(newest[-1])
+            self.accelerator.print(
+                f"distgan: {verdict.reason} at step {step}; rolled back to {newest[-1].name} "
+                f"(rollback {rollbacks}, fresh noise stream)"
+            )
+            if self.log is not None:
+                resumed = checkpoint_step(newest[-1])
+                self.log.rewind(resumed)
+                self.log.write(
+                    {
+                        "step": resumed,
+                        "event": "rollback",
+                        "from_step": step,
+                        "reason": verdict.reason,
+                        "rollbacks": rollbacks,
+                    }
+                )
+            return RESTART
+        self.stop(verdict, step)
+
+    def stop(self, verdict: Verdict, step: int) -> None:
+        newest = list_checkpoints(self.checkpoint_root)
+        kept = f"newest checkpoint kept: {newest[-1]}" if newest else "no checkpoint to roll back to yet"
+        raise NonFiniteError(
+            f"{verdict.reason} at step {step} (train.on_nonfinite={self.train.on_nonfinite}); "
+            f"{kept}; lower optim.g.lr/optim.d.lr, add loss.r1_gamma, or use "
+            f"train.on_nonfinite=rollback with train.checkpoint_every"
+        )
 
 
 class LogMetrics(Hook):
     """A metrics.jsonl row, the tracker's scalars and the progress bar's numbers."""
 
-    def __init__(self, every: int, meter: DeviceMeter, accelerator: Accelerator, state: TrainState,
-                 log: JsonlLog | None, bar: tqdm, nonfinite: NonFiniteCheck, stopwatch: Stopwatch) -> None:
+    def __init__(
+        self,
+        every: int,
+        meter: DeviceMeter,
+        accelerator: Accelerator,
+        state: TrainState,
+        log: JsonlLog | None,
+        progress: Progress,
+        nonfinite: NonFiniteCheck,
+        stopwatch: Stopwatch,
+    ) -> None:
         self.every, self.meter, self.accelerator, self.state = every, meter, accelerator, state
-        self.log, self.bar, self.nonfinite, self.stopwatch = log, bar, nonfinite, stopwatch
+        self.log, self.progress, self.nonfinite, self.stopwatch = log, progress, nonfinite, stopwatch
 
     def due(self, step: int, last: bool) -> bool:
         return at_interval(self.every, step, last)
@@ -112,18 +176,25 @@ class LogMetrics(Hook):
     def __call__(self, step: int, last: bool) -> Outcome:
         acc, verdict = self.accelerator, self.nonfinite.verdict
         row = self.meter.reduce(acc)  # the only host sync of the interval
-        row = {"step": step, "kimg": self.state.data_position / 1000, **row,
-               **{f"skipped_{p}": n for p, n in verdict.nonfinite.items()},
-               "img_per_s": self.stopwatch.images_per_second(self.state.data_position)}
+        row = {
+            "step": step,
+            "kimg": self.state.data_position / 1000,
+            **row,
+            **{f"skipped_{p}": n for p, n in verdict.nonfinite.items()},
+            "img_per_s": self.stopwatch.images_per_second(self.state.data_position),
+        }
         if acc.mixed_precision == "fp16":
             row.update({f"overflow_{p}": n for p, n in verdict.overflows.items()})
         if acc.device.type == "cuda":
             row["gpu_mem_gib"] = torch.cuda.max_memory_allocated(acc.device) / 2**30
         if self.log is not None:
             self.log.write(row)
-            self.bar.set_postfix(loss_d=f"{row.get('loss_d', float('nan')):.3f}",
-                                 loss_g=f"{row.get('loss_g', float('nan')):.3f}",
-                                 img_s=f"{row['img_per_s']:.0f}", refresh=False)
+            self.progress.bar.set_postfix(
+                loss_d=f"{row.get('loss_d', float('nan')):.3f}",
+                loss_g=f"{row.get('loss_g', float('nan')):.3f}",
+                img_s=f"{row['img_per_s']:.0f}",
+                refresh=False,
+            )
         log_scalars(acc, row, step)
         return None
 
@@ -163,10 +234,17 @@ class SampleGrid(Hook):
     drawn on the main process only: the EMA copy is a plain module, so no DDP collective runs,
     which on one rank alone would hang."""
 
-    def __init__(self, every: int, accelerator: Accelerator, generator_ema: nn.Module, z: Tensor, out: Path,
-                 log: JsonlLog | None) -> None:
+    def __init__(
+        self, every: int, accelerator: Accelerator, generator_ema: nn.Module, z: Tensor, out: Path, log: JsonlLog | None
+    ) -> None:
         self.every, self.accelerator, self.generator, self.z, self.out, self.log = (
-            every, accelerator, generator_ema, z, out, log)
+            every,
+            accelerator,
+            generator_ema,
+            z,
+            out,
+            log,
+        )
 
     def due(self, step: int, last: bool) -> bool:
         return at_interval(self.every, step, last)
@@ -185,8 +263,9 @@ class SampleGrid(Hook):
 class Preemption(Hook):
     """SIGTERM or the requeue signal on any rank: a checkpoint of this step, a requeue, the end."""
 
-    def __init__(self, watch: PreemptionWatch, accelerator: Accelerator, nonfinite: NonFiniteCheck,
-                 checkpointing: Checkpointing) -> None:
+    def __init__(
+        self, watch: PreemptionWatch, accelerator: Accelerator, nonfinite: NonFiniteCheck, checkpointing: Checkpointing
+    ) -> None:
         self.watch, self.accelerator = watch, accelerator
         self.nonfinite, self.checkpointing = nonfinite, checkpointing
 
@@ -201,7 +280,7 @@ class Preemption(Hook):
         if self.checkpointing.saved_step != step:
             verdict = self.nonfinite.guard.verdict(acc)  # judged before it is saved, as always
             if verdict.action == "stop":
-                self.nonfinite.act_on(verdict, step)
+                self.nonfinite.stop(verdict, step)
             # A due rollback needs no checkpoint: the requeued job resumes from its target.
             if verdict.action == "continue":
                 self.checkpointing(step, last)
@@ -212,6 +291,9 @@ class Preemption(Hook):
         acc.wait_for_everyone()  # every rank is past the checkpoint before the requeue kills the steps
         if acc.is_main_process:
             status = self.watch.requeue() if received == self.watch.requeue_signal else "not requeued (SIGTERM)"
-            print(f"distgan: stopped at step {step} on {signal.Signals(received).name}: checkpoint "
-                  f"{self.checkpointing.root / f'step_{step}'} written; {status}", flush=True)
+            print(
+                f"distgan: stopped at step {step} on {signal.Signals(received).name}: checkpoint "
+                f"{self.checkpointing.root / f'step_{step}'} written; {status}",
+                flush=True,
+            )
         return STOP

@@ -16,11 +16,10 @@ from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from distgan.config import Config
 from distgan.data import build_dataset, to_float_images
-from distgan.errors import CheckpointError, DistganError, ModelError, NonFiniteError
+from distgan.errors import CheckpointError, DistganError, ModelError
 from distgan.losses import Batch, Objective
 from distgan.training import checkpoint, hooks
 from distgan.training.backends import make_backend
@@ -29,11 +28,11 @@ from distgan.training.batches import real_batches
 from distgan.training.ema import GeneratorEMA
 from distgan.training.export import cpu_state, save_networks
 from distgan.training.metrics import DeviceMeter, JsonlLog
+from distgan.training.networks import networks_to_train
 from distgan.training.noise import GlobalNoise, mix_seed
-from distgan.training.nonfinite import NonFiniteGuard, Verdict
+from distgan.training.nonfinite import NonFiniteGuard
 from distgan.training.phases import Phase, training_phases
 from distgan.training.preemption import PreemptionWatch
-from distgan.training.networks import networks_to_train
 from distgan.training.speed import channels_last_images, compile_forward, eager_if
 from distgan.training.state import TrainState
 from distgan.training.tracking import start_tracking
@@ -46,9 +45,17 @@ class Trainer:
     [N, C, R, R] in [-1, 1]; D: images -> [N] logits), optimizers and `dataset` (items
     `{"image": uint8 [C, R, R], "label": int64 []}`) replace the configured ones."""
 
-    def __init__(self, cfg: Config, accelerator: Accelerator | None = None, *, generator: nn.Module | None = None,
-                 discriminator: nn.Module | None = None, opt_g: torch.optim.Optimizer | None = None,
-                 opt_d: torch.optim.Optimizer | None = None, dataset: Dataset | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        accelerator: Accelerator | None = None,
+        *,
+        generator: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
+        opt_g: torch.optim.Optimizer | None = None,
+        opt_d: torch.optim.Optimizer | None = None,
+        dataset: Dataset | None = None,
+    ) -> None:
         if (generator is None) != (discriminator is None):
             raise ModelError("Trainer: give both generator= and discriminator=, or neither to build model.name")
         self.cfg = cfg
@@ -61,11 +68,13 @@ class Trainer:
             backend.accept_checkpoint(resume_from)
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
         self.channels, self.resolution, _ = self.dataset[0]["image"].shape
-        nets, self.channels_last = networks_to_train(cfg, self.channels, self.resolution, acc.device,
-                                                     backend.allows_channels_last, generator, discriminator, acc.print)
+        nets, self.channels_last = networks_to_train(
+            cfg, backend, self.channels, self.resolution, generator, discriminator
+        )
         self.z_dim = nets.z_dim
-        backend.prepare(nets.generator, nets.discriminator, opt_g or make_optimizer(nets.generator, cfg.optim.g, acc.device),
-                        opt_d or make_optimizer(nets.discriminator, cfg.optim.d, acc.device))
+        opt_g = opt_g or make_optimizer(nets.generator, cfg.optim.g, acc.device)
+        opt_d = opt_d or make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
+        backend.prepare(nets.generator, nets.discriminator, opt_g, opt_d)
         self.G_plain, self.D_plain = backend.G_plain, backend.D_plain
         if backend.describe():
             acc.print(f"distgan: {backend.describe()}")
@@ -79,8 +88,9 @@ class Trainer:
         if resume_from is not None:
             self.load_checkpoint(resume_from)
             acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
-        self.noise = GlobalNoise(cfg.seed, cfg.train.batch_size, cfg.train.grad_accum,
-                                 acc.process_index, acc.num_processes, acc.device)
+        self.noise = GlobalNoise(
+            cfg.seed, cfg.train.batch_size, cfg.train.grad_accum, acc.process_index, acc.num_processes, acc.device
+        )
         self._start_streams()
         gen = torch.Generator().manual_seed(cfg.seed)
         self.sample_z = torch.randn(SAMPLE_GRID_SIZE, self.z_dim, generator=gen).to(acc.device)
@@ -90,19 +100,22 @@ class Trainer:
             (self.out / "config.yaml").write_text(cfg.to_yaml())
             self.log = JsonlLog(self.out / "metrics.jsonl", resume_step=self.state.step)
         start_tracking(acc, cfg, self.state)
-        self.stopwatch = hooks.Stopwatch(self.state.data_position)
+        self.clock = hooks.Stopwatch(self.state.data_position)
         self.evaluation = None
         if cfg.eval.every:  # builds the extractor now: a wrong eval.inception fails before training
             from distgan.evaluation.during_training import TrainingEvaluation
 
-            self.evaluation = TrainingEvaluation(acc, cfg, self.out, self.ema.generator, self.z_dim, self.state,
-                                                 self.log, self.save_final, self.stopwatch)
+            self.evaluation = TrainingEvaluation(
+                acc, cfg, self.out, self.ema.generator, self.z_dim, self.state, self.log, self.save_final, self.clock
+            )
 
     # ---- checkpoints: the backend's files plus the EMA and the counters, by name -------------------
     def load_checkpoint(self, path: Path) -> None:
         if not (path / checkpoint.STATE_FILE).is_file():
-            raise CheckpointError(f"checkpoint {path} has no {checkpoint.STATE_FILE}: it was written by a distgan "
-                                  f"before 0.2; finish that run with the distgan that started it, or start a new output_dir")
+            raise CheckpointError(
+                f"checkpoint {path} has no {checkpoint.STATE_FILE}: it was written by a distgan "
+                f"before 0.2; finish that run with the distgan that started it, or start a new output_dir"
+            )
         try:
             self.backend.load(path)
             self.ema.generator.load_state_dict(load_file(str(path / checkpoint.EMA_FILE)))  # copied to its device
@@ -112,7 +125,8 @@ class Trainer:
         except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
             raise CheckpointError(
                 f"checkpoint {path} cannot be loaded ({type(err).__name__}: {str(err).strip().splitlines()[0]}); "
-                f"resume from an older one with train.resume=PATH") from err
+                f"resume from an older one with train.resume=PATH"
+            ) from err
 
     def _write_checkpoint(self, directory: str) -> None:
         directory = Path(directory)
@@ -122,8 +136,9 @@ class Trainer:
             (directory / checkpoint.STATE_FILE).write_text(json.dumps(self.state.state_dict()))
 
     def save_checkpoint(self, step: int) -> Path:
-        return checkpoint.save_checkpoint(self.accelerator, self.checkpoint_root, step,
-                                          self.cfg.train.keep_checkpoints, self._write_checkpoint)
+        return checkpoint.save_checkpoint(
+            self.accelerator, self.checkpoint_root, step, self.cfg.train.keep_checkpoints, self._write_checkpoint
+        )
 
     def _start_streams(self) -> None:
         """The data stream from the state's position; after a rollback, a fresh noise stream."""
@@ -148,11 +163,13 @@ class Trainer:
                 phase_step = state.step * phase.repeats + repeat
                 if phase.reads_data:
                     reals = [next(real) for _ in range(cfg.train.grad_accum)]
-                with backend.phase(phase.name), eager_if(cfg.train.compile and
-                                                         self.objective.differentiates_twice(phase.name, phase_step)):
+                with (
+                    backend.phase(phase.name),
+                    eager_if(cfg.train.compile and self.objective.differentiates_twice(phase.name, phase_step)),
+                ):
                     for micro, (images, labels) in enumerate(reals):
-                        self._micro_step(phase, phase_step, micro, self._batch(phase, phase_step, micro, images, labels),
-                                         want_grad_norms and repeat == phase.repeats - 1)
+                        batch = self._batch(phase, phase_step, micro, images, labels)
+                        self._micro_step(phase, phase_step, batch, want_grad_norms and repeat == phase.repeats - 1)
                 self.objective.after_step(phase.name)
         self.guard.end_step()
         state.step += 1
@@ -161,10 +178,10 @@ class Trainer:
 
     def _batch(self, phase: Phase, phase_step: int, micro: int, images: Tensor, labels: Tensor) -> Batch:
         z = self.noise.normal((phase_step, phase.noise_stream), (self.z_dim,), micro).to(self.backend.input_dtype)
-        return Batch(real=images, real_labels=labels, z=z, fake_labels=None,
-                     uniform=lambda stream, shape: self.noise.uniform((phase_step, stream), shape, micro))
+        uniform = lambda stream, shape: self.noise.uniform((phase_step, stream), shape, micro)  # noqa: E731
+        return Batch(real=images, real_labels=labels, z=z, fake_labels=None, uniform=uniform)
 
-    def _micro_step(self, phase: Phase, phase_step: int, micro: int, batch: Batch, want_grad_norm: bool) -> None:
+    def _micro_step(self, phase: Phase, phase_step: int, batch: Batch, want_grad_norm: bool) -> None:
         backend = self.backend
         with backend.accumulate():
             out = self.objective.loss(phase.name, batch, phase_step)
@@ -177,29 +194,30 @@ class Trainer:
 
     # ---- the run ----------------------------------------------------------------------------------
     def run(self) -> Path:
-        cfg, acc, state, train = self.cfg, self.accelerator, self.state, self.cfg.train
-        acc.print(f"distgan: {acc.num_processes} process(es), writing to {self.out.resolve()} "
-                  f"(config.yaml, metrics.jsonl, samples/, checkpoints/, final/)")
-        bar = tqdm(total=train.steps, initial=state.step, unit="step", dynamic_ncols=True,
-                   disable=not (acc.is_main_process and train.progress))
-        nonfinite = hooks.NonFiniteCheck(self.guard, acc, train.log_every, train.checkpoint_every, self._act_on)
-        log = hooks.LogMetrics(train.log_every, self.meter, acc, state, self.log, bar, nonfinite, self.stopwatch)
+        acc, state, train = self.accelerator, self.state, self.cfg.train
+        acc.print(
+            f"distgan: {acc.num_processes} process(es), writing to {self.out.resolve()} "
+            f"(config.yaml, metrics.jsonl, samples/, checkpoints/, final/)"
+        )
+        progress = hooks.Progress(train.steps, state.step, enabled=acc.is_main_process and train.progress)
+        nonfinite = hooks.NonFiniteCheck(self.guard, acc, train, self.checkpoint_root, self.rollback, self.log)
+        log = hooks.LogMetrics(train.log_every, self.meter, acc, state, self.log, progress, nonfinite, self.clock)
         checkpointing = hooks.Checkpointing(train.checkpoint_every, self.checkpoint_root, self.save_checkpoint)
         watch = PreemptionWatch(acc)
-        run_hooks = [nonfinite, log, hooks.ConsistencyCheck(train.consistency_check_every, acc, {
-            "generator": self.G_plain, "discriminator": self.D_plain, "generator_ema": self.ema.generator}),
-            hooks.SampleGrid(train.sample_every, acc, self.ema.generator, self.sample_z, self.out, self.log),
-            *([self.evaluation] if self.evaluation else []),
-            checkpointing, hooks.Preemption(watch, acc, nonfinite, checkpointing)]
+        networks = {"generator": self.G_plain, "discriminator": self.D_plain, "generator_ema": self.ema.generator}
+        consistency = hooks.ConsistencyCheck(train.consistency_check_every, acc, networks)
+        samples = hooks.SampleGrid(train.sample_every, acc, self.ema.generator, self.sample_z, self.out, self.log)
+        evaluation = [self.evaluation] if self.evaluation else []
+        preemption = hooks.Preemption(watch, acc, nonfinite, checkpointing)
+        run_hooks = [progress, nonfinite, log, consistency, samples, *evaluation, checkpointing, preemption]
         while state.step < train.steps:
             last = state.step + 1 == train.steps
             self.train_step(want_grad_norms=log.due(state.step + 1, last))
-            bar.update(state.step - bar.n)
             if hooks.run_due(run_hooks, state.step, last) == hooks.STOP:
-                bar.close()
+                progress.close()
                 return self.out
         watch.close()
-        bar.close()
+        progress.close()
         self.save_final()
         for tracker in acc.trackers:
             tracker.finish()
@@ -209,33 +227,22 @@ class Trainer:
         acc.print(f"distgan: done at step {state.step}; outputs in {self.out.resolve()}")
         return self.out
 
-    def _act_on(self, verdict: Verdict, step: int) -> None:
-        """A rollback or a stop, decided identically on every rank (see NonFiniteGuard)."""
-        newest = checkpoint.list_checkpoints(self.checkpoint_root)
-        if verdict.action == "rollback" and newest:
-            rollbacks = self.state.rollbacks + 1
-            self.load_checkpoint(newest[-1])
-            self.state.rollbacks = rollbacks
-            self.guard.reset_consecutive()
-            self.meter.clear()
-            self._start_streams()
-            self.accelerator.print(f"distgan: {verdict.reason} at step {step}; rolled back to {newest[-1].name} "
-                                   f"(rollback {rollbacks}, fresh noise stream)")
-            if self.log is not None:
-                self.log.rewind(self.state.step)
-                self.log.write({"step": self.state.step, "event": "rollback", "from_step": step,
-                                "reason": verdict.reason, "rollbacks": rollbacks})
-            return
-        kept = f"newest checkpoint kept: {newest[-1]}" if newest else "no checkpoint to roll back to yet"
-        raise NonFiniteError(f"{verdict.reason} at step {step} (train.on_nonfinite={self.cfg.train.on_nonfinite}); "
-                             f"{kept}; lower optim.g.lr/optim.d.lr, add loss.r1_gamma, or use "
-                             f"train.on_nonfinite=rollback with train.checkpoint_every")
+    def rollback(self, target: Path) -> int:
+        """Back to checkpoint `target` with a fresh noise stream; returns the rollbacks so far."""
+        rollbacks = self.state.rollbacks + 1
+        self.load_checkpoint(target)
+        self.state.rollbacks = rollbacks
+        self.guard.reset_consecutive()
+        self.meter.clear()
+        self._start_streams()
+        return rollbacks
 
     def save_final(self, final: Path | None = None) -> None:
         """G, EMA G and D as safetensors into `final` (default `<output_dir>/final`). Call on every rank."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            save_networks(final or self.out / "final", {
-                "generator": self.G_plain, "generator_ema": self.ema.generator, "discriminator": self.D_plain},
-                {"distgan_config": self.cfg.to_yaml(), "step": str(self.state.step),
-                 "channels": str(self.channels), "resolution": str(self.resolution)})
+            networks = {"generator": self.G_plain, "generator_ema": self.ema.generator, "discriminator": self.D_plain}
+            run = {"distgan_config": self.cfg.to_yaml(), "step": self.state.step}
+            save_networks(
+                final or self.out / "final", networks, {**run, "channels": self.channels, "resolution": self.resolution}
+            )

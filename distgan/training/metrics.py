@@ -42,8 +42,9 @@ class DeviceMeter:
         if not self.sums:
             return {}
         names = sorted(self.sums)
-        totals = accelerator.reduce(torch.stack([torch.stack([self.sums[n], self.counts[n]]) for n in names]),
-                                    reduction="sum")
+        totals = accelerator.reduce(
+            torch.stack([torch.stack([self.sums[n], self.counts[n]]) for n in names]), reduction="sum"
+        )
         means = torch.where(totals[:, 1] > 0, totals[:, 0] / totals[:, 1].clamp_min(1), float("nan"))
         self.clear()
         return dict(zip(names, means.tolist()))

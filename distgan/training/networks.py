@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
@@ -11,26 +9,34 @@ from distgan.config import Config
 from distgan.models import GANModels, build_models, has_batch_stats
 from distgan.models.checks import check_shapes
 from distgan.models.sync_bn import convert_sync_batchnorm
+from distgan.training.backends.base import Backend
 from distgan.training.speed import to_channels_last, wants_channels_last
 
 
-def networks_to_train(cfg: Config, channels: int, resolution: int, device: torch.device, allows_channels_last: bool,
-                      generator: nn.Module | None = None, discriminator: nn.Module | None = None,
-                      note: Callable[[str], None] = print) -> tuple[GANModels, bool]:
+def networks_to_train(
+    cfg: Config,
+    backend: Backend,
+    channels: int,
+    resolution: int,
+    generator: nn.Module | None = None,
+    discriminator: nn.Module | None = None,
+) -> tuple[GANModels, bool]:
     """(G and D ready for the backend's prepare, whether they are in channels_last)."""
+    device, note = backend.accelerator.device, backend.accelerator.print
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     if generator is None or discriminator is None:
         nets = build_models(cfg.model, channels=channels, resolution=resolution)
     else:
-        nets = check_shapes(GANModels(generator, discriminator, cfg.model.z_dim), channels, resolution,
-                            "given to Trainer")
+        nets = check_shapes(
+            GANModels(generator, discriminator, cfg.model.z_dim), channels, resolution, "given to Trainer"
+        )
     if cfg.model.sync_bn:
         if not (has_batch_stats(nets.generator) or has_batch_stats(nets.discriminator)):
             note("distgan: note: model.sync_bn=true but neither network has BatchNorm layers")
         nets.generator = convert_sync_batchnorm(nets.generator, device)
         nets.discriminator = convert_sync_batchnorm(nets.discriminator, device)
-    channels_last = allows_channels_last and wants_channels_last(cfg.train.channels_last, device, nets.generator,
-                                                                 nets.discriminator)
+    wanted = wants_channels_last(cfg.train.channels_last, device, nets.generator, nets.discriminator)
+    channels_last = backend.allows_channels_last and wanted
     if channels_last:
         to_channels_last(nets.generator, nets.discriminator)
     return nets, channels_last

@@ -28,8 +28,9 @@ def mix_seed(*parts: int) -> int:
 class GlobalNoise:
     """Draws global-batch tensors and returns this rank's part of one micro-batch."""
 
-    def __init__(self, seed: int, global_batch: int, grad_accum: int, rank: int, world: int,
-                 device: torch.device) -> None:
+    def __init__(
+        self, seed: int, global_batch: int, grad_accum: int, rank: int, world: int, device: torch.device
+    ) -> None:
         self.seed = seed
         self.global_batch = global_batch
         self.micro = global_batch // grad_accum

@@ -29,7 +29,11 @@ def requeue_signal() -> signal.Signals:
     """The signal named by DISTGAN_REQUEUE_SIGNAL (USR1, SIGUSR2, 12, ...), default SIGUSR1."""
     name = os.environ.get(REQUEUE_SIGNAL_ENV, "USR1").strip().upper()
     try:
-        return signal.Signals(int(name)) if name.isdigit() else signal.Signals[name if name.startswith("SIG") else f"SIG{name}"]
+        return (
+            signal.Signals(int(name))
+            if name.isdigit()
+            else signal.Signals[name if name.startswith("SIG") else f"SIG{name}"]
+        )
     except (KeyError, ValueError):
         from distgan.errors import DistganError
 

@@ -1,9 +1,9 @@
 """The trainer's speed options: precision, memory format and torch.compile.
 
-    precision = resolve_mixed_precision(cfg.train.mixed_precision)    # before the Accelerator
-    channels_last = wants_channels_last(cfg.train.channels_last, device, G, D)  # before the optimizers
-    compile_forward(G_plain, D_plain, backend=...)                   # after prepare and the EMA copy
-    with eager_if(phase_differentiates_twice): ...                   # R1 / WGAN-GP D phases
+precision = resolve_mixed_precision(cfg.train.mixed_precision)    # before the Accelerator
+channels_last = wants_channels_last(cfg.train.channels_last, device, G, D)  # before the optimizers
+compile_forward(G_plain, D_plain, backend=...)                   # after prepare and the EMA copy
+with eager_if(phase_differentiates_twice): ...                   # R1 / WGAN-GP D phases
 """
 
 from __future__ import annotations

@@ -41,8 +41,11 @@ def start_tracking(accelerator: Accelerator, cfg: Config, state: TrainState) -> 
     try:
         accelerator.init_trackers(project, config=config, init_kwargs={"wandb": init_kwargs})
     except Exception as err:  # any failure to reach W&B must not cost the run
-        warnings.warn(f"W&B could not start ({type(err).__name__}: {err}); logging offline to "
-                      f"{cfg.output_dir}/wandb, upload later with `wandb sync`", stacklevel=1)
+        warnings.warn(
+            f"W&B could not start ({type(err).__name__}: {err}); logging offline to "
+            f"{cfg.output_dir}/wandb, upload later with `wandb sync`",
+            stacklevel=1,
+        )
         # The failed run still holds its id in wandb's service: tear it down, then start the
         # same run id offline (the environment is no longer read once a session exists).
         wandb.teardown()

@@ -21,9 +21,30 @@ def throughput():
 
 def test_tiny_run_writes_table_and_json(throughput, tmp_path: Path, capsys):
     out = tmp_path / "result.json"
-    throughput.main(["--model", "preset:mnist_dcgan", "--batch", "8", "--steps", "2", "--repeats", "2",
-                     "--warmup", "1", "--precision", "no", "--peak-tflops", "1", "--json", str(out),
-                     "data.resolution=16", "model.g_width=8", "model.d_width=8", "model.z_dim=8"])
+    throughput.main(
+        [
+            "--model",
+            "preset:mnist_dcgan",
+            "--batch",
+            "8",
+            "--steps",
+            "2",
+            "--repeats",
+            "2",
+            "--warmup",
+            "1",
+            "--precision",
+            "no",
+            "--peak-tflops",
+            "1",
+            "--json",
+            str(out),
+            "data.resolution=16",
+            "model.g_width=8",
+            "model.d_width=8",
+            "model.z_dim=8",
+        ]
+    )
     saved = json.loads(out.read_text())
     (result,) = saved["results"]
     assert result["batch"] == 8 and result["precision"] == "no" and result["in_memory"]

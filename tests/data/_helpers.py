@@ -33,8 +33,9 @@ def indexed_digits(n: int, h: int = 28, w: int = 28, seed: int = 0) -> tuple[np.
     return images, np.arange(n, dtype=np.uint8)
 
 
-def write_mnist(root: Path, n_train: int = 40, n_test: int = 12, gz: bool = True,
-                h: int = 28, w: int = 28) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def write_mnist(
+    root: Path, n_train: int = 40, n_test: int = 12, gz: bool = True, h: int = 28, w: int = 28
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     root.mkdir(parents=True, exist_ok=True)
     out = {}
     for split, prefix, n in (("train", "train", n_train), ("test", "t10k", n_test)):

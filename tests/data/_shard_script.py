@@ -47,12 +47,25 @@ def main() -> None:
             assert batch["image"].dtype == torch.uint8 and batch["image"].device.type == acc.device.type
             labels.append(batch["label"].tolist())
             pixels.append(batch["image"][:, 0, 0, 0].tolist())  # pixel (0, 0) of sample i is i
-        runs.append({"workers": workers, "start": start, "labels": labels, "pixels": pixels,
-                     "shape": list(batch["image"].shape), "len": length,
-                     "index_batch": list(index_batch), "batch_sampler": type(loader.batch_sampler).__name__})
+        runs.append(
+            {
+                "workers": workers,
+                "start": start,
+                "labels": labels,
+                "pixels": pixels,
+                "shape": list(batch["image"].shape),
+                "len": length,
+                "index_batch": list(index_batch),
+                "batch_sampler": type(loader.batch_sampler).__name__,
+            }
+        )
         del batches, loader
-    out = {"rank": acc.process_index, "num_processes": acc.num_processes, "runs": runs,
-           "global_rng_untouched": bool(torch.equal(rng_before, torch.get_rng_state()))}
+    out = {
+        "rank": acc.process_index,
+        "num_processes": acc.num_processes,
+        "runs": runs,
+        "global_rng_untouched": bool(torch.equal(rng_before, torch.get_rng_state())),
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"rank{acc.process_index}.json").write_text(json.dumps(out))
     acc.wait_for_everyone()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from distgan.data import GlobalBatchSampler, build_dataset, build_loader, to_float_images
 from distgan.errors import DataError
 from tests.data._helpers import folder_cfg, mnist_cfg, save_image, solid, write_mnist
@@ -100,18 +101,38 @@ def _free_port() -> int:
 
 
 def _run_script(data: Path, out: Path, processes: int, tmp_path: Path) -> list[dict]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1",
-           # No user accelerate config (it lives under HF_HOME) may change the launch.
-           "HF_HOME": str(tmp_path / "hf_home")}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "ACCELERATE_USE_CPU": "1",
+        # No user accelerate config (it lives under HF_HOME) may change the launch.
+        "HF_HOME": str(tmp_path / "hf_home"),
+    }
     if processes == 1:
         cmd = [sys.executable, str(SCRIPT), str(data), str(out), "1"]
     else:
         # `--cpu --num_processes 2` starts ONE process in accelerate 1.15 (multi-CPU there means
         # mpirun); torchrun through --multi_gpu with ACCELERATE_USE_CPU=1 gives real gloo ranks.
-        cmd = [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu",
-               "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               str(SCRIPT), str(data), str(out), str(processes)]
+        cmd = [
+            str(Path(sys.executable).with_name("accelerate")),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(_free_port()),
+            str(SCRIPT),
+            str(data),
+            str(out),
+            str(processes),
+        ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(processes)]
@@ -140,5 +161,5 @@ def test_two_processes_split_the_global_batch_like_one(tmp_path):
             assert run["shape"] == [half, 1, 28, 28] and run["len"] == "TypeError"
             assert run["batch_sampler"] == "BatchSamplerShard"
             # Each rank's dataset is asked for its own slice only: it decodes nothing else.
-            assert run["index_batch"] == expected[0][rank * half:(rank + 1) * half]
+            assert run["index_batch"] == expected[0][rank * half : (rank + 1) * half]
     assert all(r["global_rng_untouched"] for r in [one, *two])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from itertools import islice
-from pathlib import Path
 
 import pytest
 import torch
+
 from distgan.data import build_dataset, build_loader
 from distgan.data.memory import InMemoryBatches, cache_key, decode_all, decoded_tensors, fits_in_memory
 from tests.data._helpers import folder_cfg, mnist_cfg, save_image, solid, write_mnist
@@ -28,8 +28,10 @@ def test_same_batches_as_the_dataloader_on_every_rank(indexed, batch, start):
     loader = list(islice(iter(build_loader(ds, batch, seed=3, start=start, num_workers=0)), 9))
     for world in (1, 2, 4):
         per = batch // world
-        ranks = [list(islice(iter(InMemoryBatches(images, labels, batch, 3, start, rank, world)), 9))
-                 for rank in range(world)]
+        ranks = [
+            list(islice(iter(InMemoryBatches(images, labels, batch, 3, start, rank, world)), 9))
+            for rank in range(world)
+        ]
         for k, expected in enumerate(loader):
             for rank in range(world):
                 # accelerate's split_batches hands rank r this contiguous slice (tests/data/test_loader.py).
@@ -66,8 +68,11 @@ def test_cache_key_follows_resolution_channels_split_and_file_changes(tmp_path):
     write_mnist(root, n_train=6, n_test=2)
     base = mnist_cfg(root, resolution=32)
     key = cache_key(base, build_dataset(base))
-    for other in (mnist_cfg(root, resolution=16), mnist_cfg(root, resolution=32, channels=3),
-                  mnist_cfg(root, resolution=32, split="test")):
+    for other in (
+        mnist_cfg(root, resolution=16),
+        mnist_cfg(root, resolution=32, channels=3),
+        mnist_cfg(root, resolution=32, split="test"),
+    ):
         assert cache_key(other, build_dataset(other)) != key
     assert cache_key(base, build_dataset(base)) == key  # stable across runs
     first = root / "train-images-idx3-ubyte.gz"

@@ -30,7 +30,7 @@ def test_batches_are_slices_of_the_documented_stream():
     n, b, seed = 10, 4, 3
     stream = reference_stream(n, seed, 6)
     batches = take(GlobalBatchSampler(n, b, seed), 12)
-    assert batches == [stream[k * b:(k + 1) * b] for k in range(12)]
+    assert batches == [stream[k * b : (k + 1) * b] for k in range(12)]
     # batch 2 = stream[8:12] spans epochs 0 and 1: nothing dropped at the boundary
     assert batches[2][:2] == stream[8:10] and batches[2][2:] == stream[10:12]
 
@@ -44,7 +44,7 @@ def test_deterministic_and_seed_dependent():
 def test_each_epoch_is_a_permutation_and_epochs_differ():
     n = 37
     stream = flat(take(GlobalBatchSampler(n, 5, seed=0), 5 * n // 5 + 1))[: 5 * n]
-    epochs = [stream[e * n:(e + 1) * n] for e in range(5)]
+    epochs = [stream[e * n : (e + 1) * n] for e in range(5)]
     for epoch in epochs:
         assert sorted(epoch) == list(range(n))  # every sample exactly once per epoch
     assert len({tuple(e) for e in epochs}) == 5
@@ -55,7 +55,7 @@ def test_start_continues_the_same_stream(start):
     n, b, seed = 10, 4, 1
     stream = reference_stream(n, seed, 12)
     batches = take(GlobalBatchSampler(n, b, seed, start=start), 8)
-    assert batches == [stream[start + k * b:start + (k + 1) * b] for k in range(8)]
+    assert batches == [stream[start + k * b : start + (k + 1) * b] for k in range(8)]
 
 
 def test_resume_after_consuming_k_batches_matches_uninterrupted_run():
@@ -72,7 +72,7 @@ def test_stream_does_not_depend_on_how_the_consumer_splits_it():
     assert big == small
     # Rank slices of each global batch, put back together, are the global batch.
     for batch in take(GlobalBatchSampler(n, 12, seed=2), 10):
-        ranks = [batch[r * 3:(r + 1) * 3] for r in range(4)]
+        ranks = [batch[r * 3 : (r + 1) * 3] for r in range(4)]
         assert flat(ranks) == batch
 
 

@@ -21,8 +21,16 @@ from distgan.data.folder import IMAGE_EXTENSIONS
 from distgan.data.mnist import array_dataset
 from distgan.errors import DataError
 from tests.data._helpers import (
-    LABELS_MAGIC, folder_cfg, hf_cfg, idx_bytes, indexed_digits, mnist_cfg, save_image, solid,
-    write_idx, write_mnist,
+    LABELS_MAGIC,
+    folder_cfg,
+    hf_cfg,
+    idx_bytes,
+    indexed_digits,
+    mnist_cfg,
+    save_image,
+    solid,
+    write_idx,
+    write_mnist,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,13 +177,17 @@ def test_folder_mixed_modes_and_sizes(tmp_path):
     pal_t.info["transparency"] = 1  # palette entry 1 (white) fully transparent -> black
     sixteen = Image.fromarray(np.full((12, 40), 32896, dtype=np.uint16))  # I;16: 32896/257 = 128
     images = {
-        "rgba.png": solid("RGBA", (64, 20), (255, 0, 0, 0)),   # transparent red -> black
+        "rgba.png": solid("RGBA", (64, 20), (255, 0, 0, 0)),  # transparent red -> black
         "rgba_opaque.png": solid("RGBA", (9, 9), (10, 20, 30, 255)),
-        "p.png": pal, "p_transparent.png": pal_t,
-        "l.png": solid("L", (100, 50), 77), "la.png": solid("LA", (20, 20), (200, 255)),
-        "rgb.bmp": solid("RGB", (17, 33), (1, 2, 3)), "gray16.png": sixteen,
+        "p.png": pal,
+        "p_transparent.png": pal_t,
+        "l.png": solid("L", (100, 50), 77),
+        "la.png": solid("LA", (20, 20), (200, 255)),
+        "rgb.bmp": solid("RGB", (17, 33), (1, 2, 3)),
+        "gray16.png": sixteen,
         "cmyk.jpg": solid("CMYK", (24, 24), (0, 0, 0, 0)),  # no ink: white
-        "bilevel.tif": solid("1", (14, 14), 1), "anim.gif": solid("P", (12, 12), 0),
+        "bilevel.tif": solid("1", (14, 14), 1),
+        "anim.gif": solid("P", (12, 12), 0),
         "rgb.webp": solid("RGB", (40, 30), (0, 0, 250)),
     }
     for name, img in images.items():
@@ -269,8 +281,7 @@ def test_folder_empty_and_missing(tmp_path):
 # ---- hf (save_to_disk) ------------------------------------------------------------------
 def _pil_dataset(n: int = 6) -> datasets.Dataset:
     imgs = [solid("RGB", (12 + i, 10), (20 * i, 0, 0)) for i in range(n)]
-    features = datasets.Features({"img": datasets.Image(),
-                                  "y": datasets.ClassLabel(names=[f"c{k}" for k in range(3)])})
+    features = datasets.Features({"img": datasets.Image(), "y": datasets.ClassLabel(names=[f"c{k}" for k in range(3)])})
     return datasets.Dataset.from_dict({"img": imgs, "y": [i % 3 for i in range(n)]}, features=features)
 
 
@@ -305,7 +316,8 @@ def test_hf_column_kinds(tmp_path):
         "binary": datasets.Dataset.from_dict({"image": raw}),
         "paths": datasets.Dataset.from_dict({"image": [str(p) for p in png]}),
         "array3d": datasets.Dataset.from_dict(
-            {"image": hwc}, features=datasets.Features({"image": datasets.Array3D((10, 10, 3), "uint8")})),
+            {"image": hwc}, features=datasets.Features({"image": datasets.Array3D((10, 10, 3), "uint8")})
+        ),
         "floatlist": datasets.Dataset.from_dict({"image": chw.tolist()}),
     }
     for name, hf in cases.items():
@@ -342,8 +354,10 @@ def test_hf_bad_label_column_and_bad_image_column_type(tmp_path):
 
 def test_hf_corrupt_row_named_by_index(tmp_path):
     good = (save_image(tmp_path / "g.png", solid("RGB", (8, 8), 1))).read_bytes()
-    hf = datasets.Dataset.from_dict({"image": [{"bytes": good, "path": None}, {"bytes": b"garbage", "path": None}]},
-                                    features=datasets.Features({"image": datasets.Image(decode=False)}))
+    hf = datasets.Dataset.from_dict(
+        {"image": [{"bytes": good, "path": None}, {"bytes": b"garbage", "path": None}]},
+        features=datasets.Features({"image": datasets.Image(decode=False)}),
+    )
     hf.save_to_disk(str(tmp_path / "d"))
     ds = build_dataset(hf_cfg(tmp_path / "d", resolution=8))
     with pytest.raises(DataError) as err:
@@ -393,8 +407,9 @@ HUB_PROBE = textwrap.dedent("""
 def test_hub_offline_fails_fast_pointing_at_data_path(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1"}
     env.pop("HF_DATASETS_CACHE", None)
-    proc = subprocess.run([sys.executable, "-c", HUB_PROBE], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", HUB_PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("mnist", "hf"):
@@ -408,8 +423,10 @@ def test_hub_offline_fails_fast_pointing_at_data_path(tmp_path):
 SHARED = Path(os.environ.get("DISTGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-@pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason=f"no MNIST IDX files at {SHARED / 'mnist'} "
-                    "(set DISTGAN_SHARED_DATA to the shared data folder)")
+@pytest.mark.skipif(
+    not (SHARED / "mnist").is_dir(),
+    reason=f"no MNIST IDX files at {SHARED / 'mnist'} (set DISTGAN_SHARED_DATA to the shared data folder)",
+)
 def test_real_mnist_from_shared_data():
     train = build_dataset(mnist_cfg(SHARED / "mnist", resolution=32))
     assert len(train) == 60000

@@ -16,5 +16,9 @@ def eval_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("eval_assets")
     data = write_mnist(root / "mnist")
     run = train_in_process(root / "run", data, "train.steps=3")
-    return {"data": data, "run": run, "extractor": write_tiny_extractor(root / "tiny.pt"),
-            "extractor_logits": write_tiny_extractor(root / "tiny_logits.pt", logits=True)}
+    return {
+        "data": data,
+        "run": run,
+        "extractor": write_tiny_extractor(root / "tiny.pt"),
+        "extractor_logits": write_tiny_extractor(root / "tiny_logits.pt", logits=True),
+    }

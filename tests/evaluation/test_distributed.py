@@ -16,9 +16,26 @@ from tests.training.helpers import REPO, _free_port
 
 def launch_evaluate(processes: int, run: Path, *args: str) -> subprocess.CompletedProcess:
     mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "distgan.evaluate", str(run), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *mode,
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "distgan.evaluate",
+        str(run),
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
 
@@ -29,9 +46,18 @@ def test_two_processes_gather_what_one_process_computes(eval_assets: dict[str, P
     for processes in (1, 2):
         cache = tmp_path / f"cache{processes}"
         # Odd counts: the last shard is short, so the padding of the gather is exercised.
-        result = launch_evaluate(processes, eval_assets["run"], "--num", "45", f"eval.inception={eval_assets['extractor_logits']}",
-                                 f"eval.stats_cache={cache}", "eval.num_real=61", "eval.batch_size=8",
-                                 "eval.kid_subsets=4", "eval.kid_subset_size=20")
+        result = launch_evaluate(
+            processes,
+            eval_assets["run"],
+            "--num",
+            "45",
+            f"eval.inception={eval_assets['extractor_logits']}",
+            f"eval.stats_cache={cache}",
+            "eval.num_real=61",
+            "eval.batch_size=8",
+            "eval.kid_subsets=4",
+            "eval.kid_subset_size=20",
+        )
         assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
         results.append(json.loads(result.stdout.strip().splitlines()[-1]))
         (entry,) = cache.glob("*.npz")
@@ -49,8 +75,14 @@ def test_two_processes_gather_what_one_process_computes(eval_assets: dict[str, P
 
 def test_evaluate_cli_errors_are_one_line(eval_assets: dict[str, Path], tmp_path: Path):
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "distgan.evaluate", *args], capture_output=True, text=True,
-                              cwd=REPO, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        return subprocess.run(
+            [sys.executable, "-m", "distgan.evaluate", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
 
     no_run = run(str(tmp_path))
     assert no_run.returncode == 2 and "has no config.yaml" in no_run.stderr

@@ -66,7 +66,9 @@ def _plain_mmd2(x: np.ndarray, y: np.ndarray) -> float:
 def test_mmd2_matches_the_plain_sums():
     a, b = _two_samples(n=40, dim=8)
     a, b = a.astype(np.float64), b.astype(np.float64)
-    assert mmd2_unbiased(*map(__import__("torch").from_numpy, (a, b))).item() == pytest.approx(_plain_mmd2(a, b), rel=1e-10)
+    assert mmd2_unbiased(*map(__import__("torch").from_numpy, (a, b))).item() == pytest.approx(
+        _plain_mmd2(a, b), rel=1e-10
+    )
 
 
 def test_kid_with_whole_sets_as_the_one_subset_is_the_plain_mmd():
@@ -93,7 +95,9 @@ def test_kid_subsets_average_the_plain_mmd_of_each_subset():
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
     rng = np.random.default_rng(0)
-    same = kernel_inception_distance(rng.normal(size=(500, 16)), rng.normal(size=(500, 16)), subsets=20, subset_size=200)[0]
+    same = kernel_inception_distance(
+        rng.normal(size=(500, 16)), rng.normal(size=(500, 16)), subsets=20, subset_size=200
+    )[0]
     a, b = _two_samples(n=500, dim=16)
     different = kernel_inception_distance(a, b, subsets=20, subset_size=200)[0]
     assert abs(same) < 0.01 < different

@@ -18,8 +18,10 @@ from tests.training.helpers import TINY
 
 
 def _cfg(assets: dict[str, Path], cache: Path, *overrides: str):
-    return load_config("mnist_dcgan", [*TINY, f"data.path={assets['data']}", f"eval.stats_cache={cache}",
-                                       "eval.batch_size=7", *overrides])
+    return load_config(
+        "mnist_dcgan",
+        [*TINY, f"data.path={assets['data']}", f"eval.stats_cache={cache}", "eval.batch_size=7", *overrides],
+    )
 
 
 def test_cache_written_once_then_reused(eval_assets: dict[str, Path], tmp_path: Path):
@@ -59,8 +61,9 @@ def test_key_changes_with_what_changes_the_statistics(eval_assets: dict[str, Pat
     base_extractor = build_extractor(str(eval_assets["extractor"]), acc.device)
     base = real_stats.describe_reference(_cfg(eval_assets, tmp_path), 64, base_extractor)
     if change == "extractor":
-        other = real_stats.describe_reference(_cfg(eval_assets, tmp_path), 64,
-                                              build_extractor(str(eval_assets["extractor_logits"]), acc.device))
+        other = real_stats.describe_reference(
+            _cfg(eval_assets, tmp_path), 64, build_extractor(str(eval_assets["extractor_logits"]), acc.device)
+        )
     else:
         cfg = _cfg(eval_assets, tmp_path, change)
         other = real_stats.describe_reference(cfg, cfg.eval.num_real or 64, base_extractor)

@@ -17,9 +17,19 @@ ENV = {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "WANDB_PROJECT": "distgan-t
 @pytest.mark.slow
 def test_wandb_records_tell_the_story_and_resume_continues_the_run(eval_assets: dict[str, Path], tmp_path: Path):
     out = tmp_path / "run"
-    common = ["tracker=wandb", "train.log_every=2", "train.sample_every=2", "train.checkpoint_every=2",
-              "eval.every=2", f"eval.inception={eval_assets['extractor']}", "eval.num_images=16", "eval.batch_size=8",
-              "eval.kid_subsets=2", "eval.kid_subset_size=8", f"eval.stats_cache={tmp_path / 'cache'}"]
+    common = [
+        "tracker=wandb",
+        "train.log_every=2",
+        "train.sample_every=2",
+        "train.checkpoint_every=2",
+        "eval.every=2",
+        f"eval.inception={eval_assets['extractor']}",
+        "eval.num_images=16",
+        "eval.batch_size=8",
+        "eval.kid_subsets=2",
+        "eval.kid_subset_size=8",
+        f"eval.stats_cache={tmp_path / 'cache'}",
+    ]
     first = launch(out, eval_assets["data"], 1, *common, "train.steps=4", env=ENV)
     assert first.returncode == 0, outcome(first)
     (run_file,) = wandb_records.offline_runs(out)
@@ -30,8 +40,9 @@ def test_wandb_records_tell_the_story_and_resume_continues_the_run(eval_assets: 
     # An image is logged as nested keys samples/_type, samples/path, ...
     images = {r["_step"]: r for r in rows if "samples/_type" in r}
     assert sorted(images) == [2, 4] and all(r["samples/_type"] == "image-file" for r in images.values())
-    assert all((run_file.parent / "files" / r["samples/path"]).is_file() for r in images.values()), \
-        [str(p) for p in run_file.parent.rglob("*.png")]
+    assert all((run_file.parent / "files" / r["samples/path"]).is_file() for r in images.values()), [
+        str(p) for p in run_file.parent.rglob("*.png")
+    ]
     logged_fid = {r["_step"]: r["fid"] for r in rows if "fid" in r}
     jsonl = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert logged_fid == {r["step"]: r["fid"] for r in jsonl if "fid" in r} and set(logged_fid) == {2, 4}

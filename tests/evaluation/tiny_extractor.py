@@ -15,8 +15,15 @@ from torch import Tensor, nn
 class TinyFeatures(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.AvgPool2d(13), nn.Conv2d(3, 16, 3, stride=2), nn.ReLU(),
-                                  nn.Conv2d(16, 32, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.body = nn.Sequential(
+            nn.AvgPool2d(13),
+            nn.Conv2d(3, 16, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x)

@@ -49,8 +49,11 @@ def _name(item: Any) -> str:
 
 
 def history(records: list[Any]) -> list[dict[str, Any]]:
-    return [{_name(i): json.loads(i.value_json) for i in r.history.item}
-            for r in records if r.WhichOneof("record_type") == "history"]
+    return [
+        {_name(i): json.loads(i.value_json) for i in r.history.item}
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+    ]
 
 
 def config(records: list[Any]) -> dict[str, Any]:

@@ -24,11 +24,12 @@ def unavailable_reason() -> str | None:
     """Why a cluster cannot be started here, or None."""
     if os.geteuid() != 0:
         return "starting a SLURM cluster needs root (slurmd runs jobs as their user)"
-    missing = [name for name in DAEMONS
-               if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
+    missing = [name for name in DAEMONS if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
     if missing:
-        return (f"SLURM/munge binaries not installed ({', '.join(missing)}); "
-                "apt-get install slurmctld slurmd slurm-client munge")
+        return (
+            f"SLURM/munge binaries not installed ({', '.join(missing)}); "
+            "apt-get install slurmctld slurmd slurm-client munge"
+        )
     return None
 
 
@@ -59,10 +60,20 @@ class SlurmCluster:
         key = b / "var" / "munge" / "munge.key"
         self._run([_binary("mungekey"), "-c", "-k", str(key)])
         shutil.chown(key, "munge", "munge")
-        self._run(["runuser", "-u", "munge", "--", _binary("munged"),
-                   f"--socket={b}/run/munge/munge.socket.2", f"--key-file={key}",
-                   f"--pid-file={b}/run/munge/munged.pid", f"--log-file={b}/var/munge/munged.log",
-                   f"--seed-file={b}/var/munge/munged.seed"])
+        self._run(
+            [
+                "runuser",
+                "-u",
+                "munge",
+                "--",
+                _binary("munged"),
+                f"--socket={b}/run/munge/munge.socket.2",
+                f"--key-file={key}",
+                f"--pid-file={b}/run/munge/munged.pid",
+                f"--log-file={b}/var/munge/munged.log",
+                f"--seed-file={b}/var/munge/munged.seed",
+            ]
+        )
         self.conf.write_text(self._config())
         self._run([_binary("slurmctld"), "-i"])
         for node in NODES:
@@ -102,8 +113,14 @@ class SlurmCluster:
         return {**os.environ, "SLURM_CONF": str(self.conf), **(extra or {})}
 
     def sbatch(self, options: list[str], script: list[str], env: dict[str, str], cwd: Path) -> str:
-        result = subprocess.run(["sbatch", "--parsable", *options, *script], capture_output=True, text=True,
-                                env=self.env(env), cwd=cwd, timeout=60)
+        result = subprocess.run(
+            ["sbatch", "--parsable", *options, *script],
+            capture_output=True,
+            text=True,
+            env=self.env(env),
+            cwd=cwd,
+            timeout=60,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"sbatch failed: {result.stderr}")
         return result.stdout.strip().split(";")[0]
@@ -135,7 +152,9 @@ class SlurmCluster:
         b = self.base
         nodes = "\n".join(
             f"NodeName={node} NodeHostname=localhost NodeAddr=127.0.0.1 Port={_free_port()} CPUs=1 "
-            f"RealMemory=1000 State=UNKNOWN" for node in NODES)
+            f"RealMemory=1000 State=UNKNOWN"
+            for node in NODES
+        )
         return f"""ClusterName=distgan-ci
 SlurmctldHost=localhost
 SlurmUser=root

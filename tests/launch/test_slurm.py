@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from distgan.training.checkpoint import find_damage, list_checkpoints
 from distgan.training.backends.zero_reshard import checkpoint_world_size
+from distgan.training.checkpoint import find_damage, list_checkpoints
 from tests.launch.slurm_cluster import FINISHED, SlurmCluster
 from tests.training.helpers import REPO, TINY, final_weights, training_pid
 
@@ -28,16 +28,25 @@ RUN = [*TINY, f"train.steps={STEPS}", "train.log_every=10"]
 
 
 def job_env(**extra: str) -> dict[str, str]:
-    return {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **extra}
+    return {
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "WANDB_SILENT": "true",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        **extra,
+    }
 
 
-def submit(slurm: SlurmCluster, work: Path, data: Path, *overrides: str, nodes: int = 2,
-           env: dict[str, str] | None = None) -> tuple[str, Path, Path]:
+def submit(
+    slurm: SlurmCluster, work: Path, data: Path, *overrides: str, nodes: int = 2, env: dict[str, str] | None = None
+) -> tuple[str, Path, Path]:
     out, log = work / "run", work / "job.out"
-    job = slurm.sbatch([f"--nodes={nodes}", f"--output={log}", "--time=10"],
-                       [str(SBATCH), *RUN, f"output_dir={out}", f"data.path={data}", *overrides],
-                       job_env(**(env or {})), cwd=work)
+    job = slurm.sbatch(
+        [f"--nodes={nodes}", f"--output={log}", "--time=10"],
+        [str(SBATCH), *RUN, f"output_dir={out}", f"data.path={data}", *overrides],
+        job_env(**(env or {})),
+        cwd=work,
+    )
     return job, out, log
 
 
@@ -73,7 +82,10 @@ def test_two_nodes_train_one_two_rank_world(uninterrupted):
     # One writer: every step logged once, one set of final weights.
     assert logged_steps(out) == list(range(10, STEPS + 1, 10))
     assert sorted(p.name for p in (out / "final").iterdir()) == [
-        "discriminator.safetensors", "generator.safetensors", "generator_ema.safetensors"]
+        "discriminator.safetensors",
+        "generator.safetensors",
+        "generator_ema.safetensors",
+    ]
 
 
 def test_requeue_signal_checkpoints_requeues_and_resumes_exactly(slurm, uninterrupted, tmp_path, mnist_dir):
@@ -125,11 +137,19 @@ def test_killed_rank_fails_the_job_and_leaves_intact_checkpoints(slurm, tmp_path
     assert found and all(find_damage(path) is None for path in found)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
-                    reason='deepspeed is not installed (pip install "distgan[deepspeed]")')
+@pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None,
+    reason='deepspeed is not installed (pip install "distgan[deepspeed]")',
+)
 def test_two_nodes_train_with_a_deepspeed_config(slurm, tmp_path, mnist_dir):
-    job, out, log = submit(slurm, tmp_path, mnist_dir, "train.steps=20", "train.checkpoint_every=20",
-                           env={"ACCELERATE_CONFIG": "accelerate_configs/deepspeed_zero2.yaml"})
+    job, out, log = submit(
+        slurm,
+        tmp_path,
+        mnist_dir,
+        "train.steps=20",
+        "train.checkpoint_every=20",
+        env={"ACCELERATE_CONFIG": "accelerate_configs/deepspeed_zero2.yaml"},
+    )
     info = slurm.wait(job, FINISHED, timeout=300)
     text = log.read_text()
     assert info["JobState"] == "COMPLETED", text[-3000:]
@@ -144,13 +164,14 @@ def test_two_nodes_train_with_a_deepspeed_config(slurm, tmp_path, mnist_dir):
 
 def test_single_node_script_in_a_job(slurm, tmp_path, mnist_dir):
     out, log = tmp_path / "run", tmp_path / "job.out"
-    command = " ".join([str(REPO / "launch" / "single_node.sh"), *TINY, "train.steps=5",
-                        f"output_dir={out}", f"data.path={mnist_dir}"])
-    job = slurm.sbatch(["--nodes=1", f"--output={log}", f"--wrap={command}"], [],
-                       job_env(NUM_PROCESSES="2"), cwd=tmp_path)
+    command = " ".join(
+        [str(REPO / "launch" / "single_node.sh"), *TINY, "train.steps=5", f"output_dir={out}", f"data.path={mnist_dir}"]
+    )
+    job = slurm.sbatch(
+        ["--nodes=1", f"--output={log}", f"--wrap={command}"], [], job_env(NUM_PROCESSES="2"), cwd=tmp_path
+    )
     info = slurm.wait(job, FINISHED, timeout=180)
     text = log.read_text()
     assert info["JobState"] == "COMPLETED", text[-3000:]
     assert "distgan: 2 process(es)" in text
     assert logged_steps(out) == [1, 2, 3, 4, 5]
-

@@ -46,11 +46,20 @@ def no_uniform(stream, shape):
     raise AssertionError("only wgan-gp draws")
 
 
-def objective(cfg: LossConfig, D: nn.Module, fake, separate_penalty_forward: bool = False,
-              loss_scale=None) -> Objective:
+def objective(
+    cfg: LossConfig, D: nn.Module, fake, separate_penalty_forward: bool = False, loss_scale=None
+) -> Objective:
     """The objective as the DDP backend wires it (penalties on the main forward) or as DeepSpeed does."""
-    return Objective(cfg, PhaseNetworks(G=Fixed(fake), D=D, D_frozen=D, D_penalty=D if separate_penalty_forward else None,
-                                        loss_scale=lambda phase: loss_scale))
+    return Objective(
+        cfg,
+        PhaseNetworks(
+            G=Fixed(fake),
+            D=D,
+            D_frozen=D,
+            D_penalty=D if separate_penalty_forward else None,
+            loss_scale=lambda phase: loss_scale,
+        ),
+    )
 
 
 def batch(real, uniform=no_uniform) -> Batch:

@@ -10,8 +10,11 @@ from torch import nn
 
 def _generator(z_dim: int, channels: int, resolution: int) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(z_dim, 16), nn.BatchNorm1d(16), nn.ReLU(),
-        nn.Linear(16, channels * resolution * resolution), nn.Tanh(),
+        nn.Linear(z_dim, 16),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Linear(16, channels * resolution * resolution),
+        nn.Tanh(),
         nn.Unflatten(1, (channels, resolution, resolution)),
     )
 

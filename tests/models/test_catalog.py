@@ -34,8 +34,13 @@ def test_every_entry_builds_at_a_resolution_it_accepts(entry):
     assert images.shape == (1, 1, smallest, smallest)
 
 
-@pytest.mark.parametrize("name,res,allowed", [("dcgan", 8, "a power of two >= 16 (16, 32, 64, 128, ...)"),
-                                              ("resnet", 12, "a power of two >= 8 (8, 16, 32, 64, ...)")])
+@pytest.mark.parametrize(
+    "name,res,allowed",
+    [
+        ("dcgan", 8, "a power of two >= 16 (16, 32, 64, 128, ...)"),
+        ("resnet", 12, "a power of two >= 8 (8, 16, 32, 64, ...)"),
+    ],
+)
 def test_config_states_the_catalog_rule(name: str, res: int, allowed: str):
     with pytest.raises(ConfigError) as err:
         load_config("mnist_dcgan", [f"model.name={name}", f"data.resolution={res}"])

@@ -35,16 +35,26 @@ def test_tuple_and_dataclass_returns(attr: str) -> None:
     assert m.discriminator(m.generator(torch.randn(3, 4))).shape == (3,)
 
 
-@pytest.mark.parametrize("attr,module,pattern", [
-    ("X", "tests.models.not_there", r"cannot import module 'tests.models.not_there' \(ModuleNotFoundError.*PYTHONPATH"),
-    ("X", "tests.models.broken_nets",
-     r"cannot import module 'tests.models.broken_nets'.*distgan_test_missing_dependency.*must be importable"),
-    ("Missing", NETS, r"module 'tests.models.custom_nets' has no attribute 'Missing'"),
-    ("returns_string", NETS, r"returned str: return an object with .generator and .discriminator"),
-    ("no_kwargs", NETS, r"no_kwargs must accept keyword arguments cfg, channels, resolution"),
-    ("wrong_resolution", NETS, r"generator output shape is \[2, 3, 8, 8\], expected \[2, 3, 16, 16\]"),
-    ("two_logits", NETS, r"discriminator output shape is \[2, 2\] for 2 images, expected \[2\] or \[2, 1\]"),
-])
+@pytest.mark.parametrize(
+    "attr,module,pattern",
+    [
+        (
+            "X",
+            "tests.models.not_there",
+            r"cannot import module 'tests.models.not_there' \(ModuleNotFoundError.*PYTHONPATH",
+        ),
+        (
+            "X",
+            "tests.models.broken_nets",
+            r"cannot import module 'tests.models.broken_nets'.*distgan_test_missing_dependency.*must be importable",
+        ),
+        ("Missing", NETS, r"module 'tests.models.custom_nets' has no attribute 'Missing'"),
+        ("returns_string", NETS, r"returned str: return an object with .generator and .discriminator"),
+        ("no_kwargs", NETS, r"no_kwargs must accept keyword arguments cfg, channels, resolution"),
+        ("wrong_resolution", NETS, r"generator output shape is \[2, 3, 8, 8\], expected \[2, 3, 16, 16\]"),
+        ("two_logits", NETS, r"discriminator output shape is \[2, 2\] for 2 images, expected \[2\] or \[2, 1\]"),
+    ],
+)
 def test_user_model_errors_are_one_line(attr: str, module: str, pattern: str) -> None:
     with pytest.raises(ModelError, match=pattern) as info:
         build_models(user(attr, module), 3, 16)
@@ -59,15 +69,21 @@ def test_forward_failure_names_the_input_shape() -> None:
 
 
 def _buffers(models: GANModels) -> dict[str, torch.Tensor]:
-    return {f"{role}.{k}": v.clone() for role, net in (("G", models.generator), ("D", models.discriminator))
-            for k, v in net.named_buffers()}
+    return {
+        f"{role}.{k}": v.clone()
+        for role, net in (("G", models.generator), ("D", models.discriminator))
+        for k, v in net.named_buffers()
+    }
 
 
-@pytest.mark.parametrize("cfg", [
-    ModelConfig(name="dcgan", z_dim=8, g_width=4, d_width=4, g_norm="batch", d_norm="batch"),
-    ModelConfig(name="dcgan", z_dim=8, g_width=4, d_width=4, d_norm="spectral"),
-    ModelConfig(name="resnet", z_dim=8, g_width=4, d_width=4),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ModelConfig(name="dcgan", z_dim=8, g_width=4, d_width=4, g_norm="batch", d_norm="batch"),
+        ModelConfig(name="dcgan", z_dim=8, g_width=4, d_width=4, d_norm="spectral"),
+        ModelConfig(name="resnet", z_dim=8, g_width=4, d_width=4),
+    ],
+)
 def test_shape_check_leaves_bn_stats_and_sn_vectors(cfg: ModelConfig) -> None:
     models = build_models(cfg, 3, 16)
     # Move the state away from its initial values, so "unchanged" cannot mean "still at init".

@@ -14,9 +14,14 @@ from distgan.models.dcgan import _stage_widths
 from distgan.models.resnet import DBlock
 
 CASES = [
-    ("mlp", 28, 1), ("mlp", 32, 3),
-    ("dcgan", 16, 1), ("dcgan", 32, 3), ("dcgan", 64, 1), ("dcgan", 64, 3),
-    ("resnet", 8, 1), ("resnet", 32, 3),
+    ("mlp", 28, 1),
+    ("mlp", 32, 3),
+    ("dcgan", 16, 1),
+    ("dcgan", 32, 3),
+    ("dcgan", 64, 1),
+    ("dcgan", 64, 3),
+    ("resnet", 8, 1),
+    ("resnet", 32, 3),
 ]
 
 
@@ -55,11 +60,11 @@ def test_shapes_range_and_gradients(name: str, res: int, ch: int) -> None:
 
 def test_mlp_layer_widths_and_one_logit() -> None:
     m = build_models(ModelConfig(name="mlp", z_dim=100), 1, 28)
-    g = [l.out_features for l in m.generator.modules() if isinstance(l, nn.Linear)]
-    d = [l.out_features for l in m.discriminator.modules() if isinstance(l, nn.Linear)]
+    g = [layer.out_features for layer in m.generator.modules() if isinstance(layer, nn.Linear)]
+    d = [layer.out_features for layer in m.discriminator.modules() if isinstance(layer, nn.Linear)]
     assert g == [128, 128, 1024, 1024, 784]
     assert d == [1024, 1024, 1]
-    assert next(l for l in m.generator.modules() if isinstance(l, nn.Linear)).in_features == 100
+    assert next(layer for layer in m.generator.modules() if isinstance(layer, nn.Linear)).in_features == 100
     assert m.discriminator(torch.zeros(5, 1, 28, 28)).shape == (5,)
 
 
@@ -67,7 +72,7 @@ def test_dcgan_widths_cap_at_eight_times() -> None:
     assert _stage_widths(32, 32) == [128, 64, 32]
     assert _stage_widths(8, 128) == [64, 64, 32, 16, 8]
     m = build_models(small("dcgan"), 3, 128)
-    convs = [l for l in m.discriminator.modules() if isinstance(l, nn.Conv2d)]
+    convs = [layer for layer in m.discriminator.modules() if isinstance(layer, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [8, 16, 32, 64, 64, 1]
 
 
@@ -89,26 +94,29 @@ def _convs_and_linears(net: nn.Module) -> list[nn.Module]:
 def test_spectral_norm_on_every_d_layer() -> None:
     for cfg in (small("dcgan", d_norm="spectral"), small("resnet"), small("resnet", d_norm="none")):
         layers = _convs_and_linears(build_models(cfg, 3, 32).discriminator)
-        assert layers and all(parametrize.is_parametrized(l, "weight") for l in layers), cfg
+        assert layers and all(parametrize.is_parametrized(layer, "weight") for layer in layers), cfg
     plain = _convs_and_linears(build_models(small("dcgan", d_norm="none"), 3, 32).discriminator)
-    assert not any(parametrize.is_parametrized(l) for l in plain)
+    assert not any(parametrize.is_parametrized(layer) for layer in plain)
 
 
 def test_resnet_d_matches_sngan_cifar_layout() -> None:
     blocks = [b for b in build_models(small("resnet"), 3, 32).discriminator if isinstance(b, DBlock)]
-    downs = [any(isinstance(l, nn.AvgPool2d) for l in b.residual) for b in blocks]
+    downs = [any(isinstance(layer, nn.AvgPool2d) for layer in b.residual) for b in blocks]
     assert downs == [True, True, False, False]
     assert [isinstance(b.shortcut, nn.Identity) for b in blocks] == [False, False, True, True]
 
 
-@pytest.mark.parametrize("cfg,g,d", [
-    (small("dcgan", g_norm="batch", d_norm="batch"), True, True),
-    (small("dcgan", g_norm="none", d_norm="none"), False, False),
-    (small("dcgan", g_norm="batch", d_norm="spectral"), True, False),
-    (small("resnet", g_norm="batch", d_norm="batch"), True, False),  # resnet D ignores d_norm
-    (small("resnet", g_norm="none"), False, False),
-    (small("mlp", g_norm="batch", d_norm="batch"), False, False),  # mlp ignores norms
-])
+@pytest.mark.parametrize(
+    "cfg,g,d",
+    [
+        (small("dcgan", g_norm="batch", d_norm="batch"), True, True),
+        (small("dcgan", g_norm="none", d_norm="none"), False, False),
+        (small("dcgan", g_norm="batch", d_norm="spectral"), True, False),
+        (small("resnet", g_norm="batch", d_norm="batch"), True, False),  # resnet D ignores d_norm
+        (small("resnet", g_norm="none"), False, False),
+        (small("mlp", g_norm="batch", d_norm="batch"), False, False),  # mlp ignores norms
+    ],
+)
 def test_has_batch_stats(cfg: ModelConfig, g: bool, d: bool) -> None:
     m = build_models(cfg, 1, 16)
     assert (has_batch_stats(m.generator), has_batch_stats(m.discriminator)) == (g, d)

@@ -16,10 +16,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Small and fast: 16x16 DCGAN without batch statistics, so world size cannot matter.
 TINY = [
-    "data.resolution=16", "data.num_workers=0", "model.name=dcgan", "model.z_dim=8",
-    "model.g_width=8", "model.d_width=8", "model.g_norm=none", "model.d_norm=none",
-    "train.batch_size=8", "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=0",
-    "train.progress=false", "ema.kimg=0.01",
+    "data.resolution=16",
+    "data.num_workers=0",
+    "model.name=dcgan",
+    "model.z_dim=8",
+    "model.g_width=8",
+    "model.d_width=8",
+    "model.g_norm=none",
+    "model.d_norm=none",
+    "train.batch_size=8",
+    "train.log_every=1",
+    "train.sample_every=0",
+    "train.checkpoint_every=0",
+    "train.progress=false",
+    "ema.kimg=0.01",
 ]
 
 
@@ -42,8 +52,9 @@ def train_in_process(out: Path, data: Path, *overrides: str) -> Path:
     return Trainer(tiny_config(out, data, *overrides)).run()
 
 
-def launch_command(out: Path, data: Path, processes: int, *overrides: str, config_file: str | None = None,
-                   precision: str = "no") -> list[str]:
+def launch_command(
+    out: Path, data: Path, processes: int, *overrides: str, config_file: str | None = None, precision: str = "no"
+) -> list[str]:
     """`accelerate launch --multi_gpu --num_processes N distgan/train.py ...`, as a user runs it.
 
     `--multi_gpu` is accelerate's torchrun launcher; without a GPU distgan joins the
@@ -55,15 +66,39 @@ def launch_command(out: Path, data: Path, processes: int, *overrides: str, confi
         mode = ["--config_file", str(REPO / "accelerate_configs" / config_file)]
     else:
         mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
-    return [sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes),
-            "--num_machines", "1", "--mixed_precision", precision, "--dynamo_backend", "no",
-            "--main_process_port", str(_free_port()),
-            str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}", f"data.path={data}", *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *mode,
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        precision,
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        str(REPO / "distgan" / "train.py"),
+        *TINY,
+        f"output_dir={out}",
+        f"data.path={data}",
+        *overrides,
+    ]
 
 
-def launch(out: Path, data: Path, processes: int, *overrides: str, timeout: int = 300,
-           env: dict[str, str] | None = None, config_file: str | None = None,
-           precision: str = "no") -> subprocess.CompletedProcess:
+def launch(
+    out: Path,
+    data: Path,
+    processes: int,
+    *overrides: str,
+    timeout: int = 300,
+    env: dict[str, str] | None = None,
+    config_file: str | None = None,
+    precision: str = "no",
+) -> subprocess.CompletedProcess:
     """Runs `launch_command` to the end."""
     cmd = launch_command(out, data, processes, *overrides, config_file=config_file, precision=precision)
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
@@ -78,12 +113,19 @@ def training_pid(rank: int, cmdline_has: str, env: dict[str, str] | None = None)
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes()
-            environ = dict(item.split("=", 1) for item in
-                           (proc / "environ").read_bytes().decode(errors="replace").split("\0") if "=" in item)
+            environ = dict(
+                item.split("=", 1)
+                for item in (proc / "environ").read_bytes().decode(errors="replace").split("\0")
+                if "=" in item
+            )
         except OSError:
             continue
-        if (environ.get("RANK") == str(rank) and "LOCAL_RANK" in environ and cmdline_has.encode() in cmdline
-                and all(environ.get(k) == v for k, v in (env or {}).items())):
+        if (
+            environ.get("RANK") == str(rank)
+            and "LOCAL_RANK" in environ
+            and cmdline_has.encode() in cmdline
+            and all(environ.get(k) == v for k, v in (env or {}).items())
+        ):
             return int(proc.name)
     raise LookupError(f"no rank {rank} training process with {cmdline_has!r} in its command line")
 

@@ -47,8 +47,10 @@ class PoisonedDiscriminator(nn.Module):
 
 def PoisonedGAN(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:  # noqa: N802 (a model name)
     kwargs = dict(cfg.kwargs)
-    nets = build_models(cfg.model_copy(update={"name": "dcgan", "kwargs": {}}), channels=channels,
-                        resolution=resolution)
-    disc = PoisonedDiscriminator(nets.discriminator, kwargs["poison"], kwargs["poison_calls"],
-                                 kwargs.get("poison_rank", 0))
+    nets = build_models(
+        cfg.model_copy(update={"name": "dcgan", "kwargs": {}}), channels=channels, resolution=resolution
+    )
+    disc = PoisonedDiscriminator(
+        nets.discriminator, kwargs["poison"], kwargs["poison_calls"], kwargs.get("poison_rank", 0)
+    )
     return GANModels(nets.generator, disc, nets.z_dim)

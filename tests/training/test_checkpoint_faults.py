@@ -28,10 +28,13 @@ def truncate(path: Path) -> None:
         handle.truncate(path.stat().st_size // 2)
 
 
-@pytest.mark.parametrize(("damage", "file", "message"), [
-    (flip_byte, "model.safetensors", "model.safetensors does not match its SHA-256 in the manifest"),
-    (truncate, "optimizer_1.bin", r"optimizer_1.bin has \d+ bytes, the manifest says \d+"),
-])
+@pytest.mark.parametrize(
+    ("damage", "file", "message"),
+    [
+        (flip_byte, "model.safetensors", "model.safetensors does not match its SHA-256 in the manifest"),
+        (truncate, "optimizer_1.bin", r"optimizer_1.bin has \d+ bytes, the manifest says \d+"),
+    ],
+)
 def test_damaged_checkpoint_is_named_and_auto_resumes_from_the_previous(tmp_path, mnist_dir, damage, file, message):
     from distgan.training.loop import Trainer
 
@@ -49,17 +52,25 @@ def _cli(out: Path, data: Path, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "distgan.train", *TINY, f"output_dir={out}", f"data.path={data}", *overrides]
 
 
+@pytest.mark.slow
 def test_kill_during_a_checkpoint_write_leaves_the_previous_one_newest(tmp_path, mnist_dir):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(_cli(out, mnist_dir, "train.steps=100000", "train.checkpoint_every=1",
-                                 "train.keep_checkpoints=100"), env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(out, mnist_dir, "train.steps=100000", "train.checkpoint_every=1", "train.keep_checkpoints=100"),
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline, torn = time.monotonic() + 120, None
         while torn is None and time.monotonic() < deadline:
-            torn = next((p for p in (out / "checkpoints").glob(".tmp-step_*") if p.name != ".tmp-step_1"), None) \
-                if (out / "checkpoints").is_dir() else None
+            torn = (
+                next((p for p in (out / "checkpoints").glob(".tmp-step_*") if p.name != ".tmp-step_1"), None)
+                if (out / "checkpoints").is_dir()
+                else None
+            )
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
@@ -73,8 +84,14 @@ def test_kill_during_a_checkpoint_write_leaves_the_previous_one_newest(tmp_path,
     assert all(find_damage(path) is None for path in list_checkpoints(out / "checkpoints"))
     # ...and the run goes on from it.
     env["PYTHONWARNINGS"] = "ignore"
-    result = subprocess.run(_cli(out, mnist_dir, f"train.steps={expected + 2}"), env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        _cli(out, mnist_dir, f"train.steps={expected + 2}"),
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0 and f"resumed from {newest} at step {expected}" in result.stdout, result.stderr
 
 
@@ -91,6 +108,7 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_keeps_the_previous_checkpoint_and_stops_with_a_clear_error(small_disk, mnist_dir):
     out = small_disk / "run"
     train_in_process(out, mnist_dir, "train.steps=1", "train.checkpoint_every=1")
@@ -100,8 +118,14 @@ def test_full_disk_keeps_the_previous_checkpoint_and_stops_with_a_clear_error(sm
     with open(small_disk / "filler", "wb") as handle:  # leave room for half a checkpoint
         handle.write(b"\0" * (free - size // 2))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(_cli(out, mnist_dir, "train.steps=2", "train.checkpoint_every=1"), env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        _cli(out, mnist_dir, "train.steps=2", "train.checkpoint_every=1"),
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith(f"distgan: error: could not write checkpoint {out / 'checkpoints' / 'step_2'}: ")

@@ -16,20 +16,27 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from distgan.training.checkpoint import EMA_FILE
-
-from distgan.training.checkpoint import MANIFEST
+from distgan.training.checkpoint import EMA_FILE, MANIFEST
 from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
-                       reason='deepspeed is not installed (pip install "distgan[deepspeed]")'),
+    pytest.mark.skipif(
+        importlib.util.find_spec("deepspeed") is None,
+        reason='deepspeed is not installed (pip install "distgan[deepspeed]")',
+    ),
 ]
 
 # R1 (double backward through the engine), n_critic 2 and grad_accum 2 (engine accumulation).
-COMMON = ["train.steps=6", "loss.name=nonsaturating", "loss.r1_gamma=1.0", "loss.r1_interval=2",
-          "train.n_critic=2", "train.grad_accum=2", "train.consistency_check_every=1"]
+COMMON = [
+    "train.steps=6",
+    "loss.name=nonsaturating",
+    "loss.r1_gamma=1.0",
+    "loss.r1_interval=2",
+    "train.n_critic=2",
+    "train.grad_accum=2",
+    "train.consistency_check_every=1",
+]
 POISON = "model.name=tests.training.poison_nets:PoisonedGAN"
 
 
@@ -99,8 +106,9 @@ def test_zero2_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path, zero2
     assert all(a[k].equal(b[k]) for k in a), [k for k in a if not a[k].equal(b[k])]
     # A DeepSpeed checkpoint under a DDP launch is named as such.
     result = launch(part, data, 2, *RESUME, "train.steps=9")
-    assert "was written by a DeepSpeed run; resume it with the same DeepSpeed accelerate config" in result.stderr, \
+    assert "was written by a DeepSpeed run; resume it with the same DeepSpeed accelerate config" in result.stderr, (
         outcome(result)
+    )
     assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["step_3", "step_6"]
 
 
@@ -133,8 +141,9 @@ def test_zero2_checkpoint_resumes_at_another_world_size(tmp_path: Path, zero2_st
     assert delta < 1e-5, f"ZeRO-2 resumed 1 -> 2 vs uninterrupted on 1: max |delta param| = {delta}"
 
 
-def test_zero2_checkpoint_that_cannot_be_converted_is_named_in_one_line(tmp_path: Path,
-                                                                         zero2_step_3: tuple[Path, Path]):
+def test_zero2_checkpoint_that_cannot_be_converted_is_named_in_one_line(
+    tmp_path: Path, zero2_step_3: tuple[Path, Path]
+):
     data = zero2_step_3[1]
     part = resumable_copy(zero2_step_3, tmp_path / "part")
     step_3 = part / "checkpoints" / "step_3"
@@ -142,15 +151,18 @@ def test_zero2_checkpoint_that_cannot_be_converted_is_named_in_one_line(tmp_path
     shard = "pytorch_model/zero_pp_rank_1_mp_rank_00_optim_states.pt"
     torch.save({"not": "a ZeRO shard"}, step_3 / shard)
     manifest = json.loads((step_3 / MANIFEST).read_text())
-    manifest["files"][shard] = {"bytes": (step_3 / shard).stat().st_size,
-                                "sha256": hashlib.sha256((step_3 / shard).read_bytes()).hexdigest()}
+    manifest["files"][shard] = {
+        "bytes": (step_3 / shard).stat().st_size,
+        "sha256": hashlib.sha256((step_3 / shard).read_bytes()).hexdigest(),
+    }
     (step_3 / MANIFEST).write_text(json.dumps(manifest))
     before = {f: f.read_bytes() for f in sorted(step_3.rglob("*")) if f.is_file()}
     result = zero(2, part, data, 1, *RESUME, "train.steps=6")
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("distgan: error:")]
-    assert errors and errors[0].startswith(f"distgan: error: checkpoint {step_3} holds ZeRO state of 2 processes "
-                                           f"and could not be converted for 1"), outcome(result)
+    assert errors and errors[0].startswith(
+        f"distgan: error: checkpoint {step_3} holds ZeRO state of 2 processes and could not be converted for 1"
+    ), outcome(result)
     assert errors[0].endswith("resume it on 2 processes, or start a new output_dir")
     assert sorted(p.name for p in (part / "checkpoints").iterdir()) == ["step_3"]
     assert {f: f.read_bytes() for f in sorted(step_3.rglob("*")) if f.is_file()} == before
@@ -159,8 +171,18 @@ def test_zero2_checkpoint_that_cannot_be_converted_is_named_in_one_line(tmp_path
 def test_nonfinite_gradient_is_skipped_by_the_engine_and_counted(tmp_path: Path, mnist_dir: Path):
     # D's forward 4 is the D phase of step 3 (n_critic 1, grad_accum 1); poisoned on rank 1 only.
     out = tmp_path / "run"
-    result = zero(2, out, mnist_dir, 2, POISON, "model.kwargs.poison=nan", "model.kwargs.poison_calls=[4]",
-                  "model.kwargs.poison_rank=1", "train.steps=5", "train.consistency_check_every=1")
+    result = zero(
+        2,
+        out,
+        mnist_dir,
+        2,
+        POISON,
+        "model.kwargs.poison=nan",
+        "model.kwargs.poison_calls=[4]",
+        "model.kwargs.poison_rank=1",
+        "train.steps=5",
+        "train.consistency_check_every=1",
+    )
     assert result.returncode == 0, outcome(result)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["skipped_d"] for r in rows] == [0, 0, 1, 0, 0]
@@ -171,8 +193,19 @@ def test_nonfinite_gradient_is_skipped_by_the_engine_and_counted(tmp_path: Path,
 
 def test_zero2_bf16_trains_with_r1_and_keeps_an_fp32_ema(tmp_path: Path, mnist_dir: Path):
     out = tmp_path / "run"
-    result = zero(2, out, mnist_dir, 2, "train.steps=4", "loss.r1_gamma=1.0", "loss.r1_interval=2",
-                  "train.mixed_precision=null", "train.checkpoint_every=2", "train.sample_every=2", precision="bf16")
+    result = zero(
+        2,
+        out,
+        mnist_dir,
+        2,
+        "train.steps=4",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=2",
+        "train.mixed_precision=null",
+        "train.checkpoint_every=2",
+        "train.sample_every=2",
+        precision="bf16",
+    )
     assert result.returncode == 0, outcome(result)
     assert "DeepSpeed ZeRO-2, one engine per network, bfloat16 weights" in result.stdout
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -191,14 +224,26 @@ def _cpu_lacks_deepspeed_fp16() -> bool:
     return not torch.ops.mkldnn._is_mkldnn_fp16_supported()
 
 
-@pytest.mark.skipif(_cpu_lacks_deepspeed_fp16(), reason="this CPU has neither AVX512-FP16 nor AMX-FP16, without "
-                    "which DeepSpeed refuses fp16 engines on the CPU")
+@pytest.mark.skipif(
+    _cpu_lacks_deepspeed_fp16(),
+    reason="this CPU has neither AVX512-FP16 nor AMX-FP16, without which DeepSpeed refuses fp16 engines on the CPU",
+)
 def test_zero2_fp16_overflow_in_d_skips_only_d_with_its_own_loss_scaler(tmp_path: Path, mnist_dir: Path):
     # An Inf gradient (finite loss) from D's backward at step 3: D's engine skips that step as an
     # fp16 overflow; G's engine, with its own scaler, steps every time.
     out = tmp_path / "run"
-    result = zero(2, out, mnist_dir, 2, POISON, "model.kwargs.poison=grad_inf", "model.kwargs.poison_calls=[4]",
-                  "train.steps=5", "train.mixed_precision=null", precision="fp16")
+    result = zero(
+        2,
+        out,
+        mnist_dir,
+        2,
+        POISON,
+        "model.kwargs.poison=grad_inf",
+        "model.kwargs.poison_calls=[4]",
+        "train.steps=5",
+        "train.mixed_precision=null",
+        precision="fp16",
+    )
     assert result.returncode == 0, outcome(result)
     assert "float16 weights" in result.stdout
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

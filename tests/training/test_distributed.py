@@ -15,8 +15,13 @@ from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
 CASES = {
     "nonsaturating-r1": ["loss.name=nonsaturating", "loss.r1_gamma=1.0", "loss.r1_interval=2"],
-    "hinge-ncritic2-accum2": ["loss.name=hinge", "train.n_critic=2", "train.grad_accum=2",
-                              "model.d_norm=spectral", "train.consistency_check_every=1"],
+    "hinge-ncritic2-accum2": [
+        "loss.name=hinge",
+        "train.n_critic=2",
+        "train.grad_accum=2",
+        "model.d_norm=spectral",
+        "train.consistency_check_every=1",
+    ],
 }
 
 
@@ -85,12 +90,20 @@ def test_checkpoint_from_two_processes_resumes_on_one_and_three(tmp_path: Path, 
 @pytest.mark.slow
 def test_consistency_check_names_the_first_diverging_tensor(tmp_path: Path, mnist_dir: Path):
     out = tmp_path / "run"
-    result = launch(out, mnist_dir, 2, "model.name=tests.training.diverging_nets:DriftingGAN", "train.steps=4",
-                    "train.consistency_check_every=2", "train.checkpoint_every=1")
+    result = launch(
+        out,
+        mnist_dir,
+        2,
+        "model.name=tests.training.diverging_nets:DriftingGAN",
+        "train.steps=4",
+        "train.consistency_check_every=2",
+        "train.checkpoint_every=1",
+    )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("distgan: error:")]
     assert len(errors) == 1, outcome(result)
-    assert errors[0].startswith("distgan: error: ranks disagree at step 2: generator parameter 'drift' on rank 1 "
-                                "differs from rank 0")
+    assert errors[0].startswith(
+        "distgan: error: ranks disagree at step 2: generator parameter 'drift' on rank 1 differs from rank 0"
+    )
     # It stops before writing the step-2 checkpoint; what was saved before stays.
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_1"]

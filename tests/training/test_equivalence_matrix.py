@@ -17,12 +17,22 @@ from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
 CASES = {
     "minimax-r1every-accum2": ["loss.name=minimax", "loss.r1_gamma=1.0", "loss.r1_interval=1", "train.grad_accum=2"],
-    "nonsaturating-lazyr1-critic2-noema": ["loss.name=nonsaturating", "loss.r1_gamma=1.0", "loss.r1_interval=4",
-                                           "train.n_critic=2", "ema.enabled=false"],
+    "nonsaturating-lazyr1-critic2-noema": [
+        "loss.name=nonsaturating",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=4",
+        "train.n_critic=2",
+        "ema.enabled=false",
+    ],
     "wgan-critic2-accum2": ["loss.name=wgan", "train.n_critic=2", "train.grad_accum=2"],
     "wgangp-lazyr1": ["loss.name=wgan-gp", "loss.r1_gamma=0.5", "loss.r1_interval=4"],
-    "hinge-r1every-critic2-noema": ["loss.name=hinge", "loss.r1_gamma=1.0", "loss.r1_interval=1",
-                                    "train.n_critic=2", "ema.enabled=false"],
+    "hinge-r1every-critic2-noema": [
+        "loss.name=hinge",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=1",
+        "train.n_critic=2",
+        "ema.enabled=false",
+    ],
     "lsgan-accum2-noema": ["loss.name=lsgan", "train.grad_accum=2", "ema.enabled=false"],
 }
 STEPS = 10
@@ -43,8 +53,13 @@ def optimizer_state(out: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_one_two_and_three_processes_agree(tmp_path: Path, mnist_dir: Path, case: str):
-    common = [f"train.steps={STEPS}", "train.batch_size=12", f"train.checkpoint_every={STEPS}",
-              "train.log_every=5", *CASES[case]]
+    common = [
+        f"train.steps={STEPS}",
+        "train.batch_size=12",
+        f"train.checkpoint_every={STEPS}",
+        "train.log_every=5",
+        *CASES[case],
+    ]
     outs = {}
     for processes in (1, 2, 3):
         outs[processes] = out = tmp_path / f"p{processes}"

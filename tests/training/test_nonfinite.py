@@ -38,9 +38,18 @@ def test_nan_on_one_rank_skips_the_step_on_every_rank(tmp_path: Path, mnist_dir:
     runs = {}
     for processes in (1, 2):
         out = tmp_path / f"p{processes}"
-        result = launch(out, mnist_dir, processes, POISON, "model.kwargs.poison=nan",
-                        f"model.kwargs.poison_calls=[{d_call(3)}]", f"model.kwargs.poison_rank={processes - 1}",
-                        "train.steps=5", "train.checkpoint_every=5", "train.consistency_check_every=1")
+        result = launch(
+            out,
+            mnist_dir,
+            processes,
+            POISON,
+            "model.kwargs.poison=nan",
+            f"model.kwargs.poison_calls=[{d_call(3)}]",
+            f"model.kwargs.poison_rank={processes - 1}",
+            "train.steps=5",
+            "train.checkpoint_every=5",
+            "train.consistency_check_every=1",
+        )
         assert result.returncode == 0, outcome(result)
         runs[processes] = out
         logged = rows(out)
@@ -59,9 +68,18 @@ def test_nan_on_one_rank_skips_the_step_on_every_rank(tmp_path: Path, mnist_dir:
 @pytest.mark.slow
 def test_stop_ends_every_rank_with_one_line_and_keeps_the_checkpoint(tmp_path: Path, mnist_dir: Path):
     out = tmp_path / "run"
-    result = launch(out, mnist_dir, 2, POISON, "model.kwargs.poison=inf", f"model.kwargs.poison_calls=[{d_call(4)}]",
-                    "model.kwargs.poison_rank=1", "train.on_nonfinite=stop", "train.steps=6",
-                    "train.checkpoint_every=2")
+    result = launch(
+        out,
+        mnist_dir,
+        2,
+        POISON,
+        "model.kwargs.poison=inf",
+        f"model.kwargs.poison_calls=[{d_call(4)}]",
+        "model.kwargs.poison_rank=1",
+        "train.on_nonfinite=stop",
+        "train.steps=6",
+        "train.checkpoint_every=2",
+    )
     # The ranks stop together with distgan's exit code 2 (torchrun then reports 1 and ends any
     # rank still tearing down), not by a hang or a crash.
     assert result.returncode != 0 and "exitcode  : 2" in result.stderr, outcome(result)
@@ -74,9 +92,16 @@ def test_stop_ends_every_rank_with_one_line_and_keeps_the_checkpoint(tmp_path: P
 
 def test_rollback_reloads_the_newest_checkpoint_with_fresh_noise(tmp_path: Path, mnist_dir: Path):
     common = ["train.steps=8", "train.checkpoint_every=2"]
-    out = train_in_process(tmp_path / "run", mnist_dir, POISON, "model.kwargs.poison=nan",
-                           f"model.kwargs.poison_calls=[{d_call(5)}, {d_call(6)}]", "train.on_nonfinite=rollback",
-                           "train.nonfinite_patience=2", *common)
+    out = train_in_process(
+        tmp_path / "run",
+        mnist_dir,
+        POISON,
+        "model.kwargs.poison=nan",
+        f"model.kwargs.poison_calls=[{d_call(5)}, {d_call(6)}]",
+        "train.on_nonfinite=rollback",
+        "train.nonfinite_patience=2",
+        *common,
+    )
     logged = rows(out)
     events = [r for r in logged if r.get("event") == "rollback"]
     assert len(events) == 1 and events[0]["from_step"] == 6 and events[0]["step"] == 4
@@ -88,21 +113,39 @@ def test_rollback_reloads_the_newest_checkpoint_with_fresh_noise(tmp_path: Path,
     weights = final_weights(out)
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
     # A fresh noise stream: the redone steps are not the ones an unpoisoned run takes.
-    clean = train_in_process(tmp_path / "clean", mnist_dir, POISON, "model.kwargs.poison=nan",
-                             "model.kwargs.poison_calls=[]", *common)
+    clean = train_in_process(
+        tmp_path / "clean", mnist_dir, POISON, "model.kwargs.poison=nan", "model.kwargs.poison_calls=[]", *common
+    )
     assert max_abs_diff(weights, final_weights(clean)) > 1e-4
 
 
 def test_skip_gives_up_after_patience_consecutive_steps(tmp_path: Path, mnist_dir: Path):
     calls = ", ".join(str(d_call(s)) for s in range(2, 9))
-    with pytest.raises(NonFiniteError, match=r"3 consecutive steps skipped .* at step 4 \(train.on_nonfinite=skip\); "
-                                             r"no checkpoint to roll back to yet"):
-        train_in_process(tmp_path / "run", mnist_dir, POISON, "model.kwargs.poison=nan",
-                         f"model.kwargs.poison_calls=[{calls}]", "train.nonfinite_patience=3", "train.steps=8")
+    with pytest.raises(
+        NonFiniteError,
+        match=r"3 consecutive steps skipped .* at step 4 \(train.on_nonfinite=skip\); "
+        r"no checkpoint to roll back to yet",
+    ):
+        train_in_process(
+            tmp_path / "run",
+            mnist_dir,
+            POISON,
+            "model.kwargs.poison=nan",
+            f"model.kwargs.poison_calls=[{calls}]",
+            "train.nonfinite_patience=3",
+            "train.steps=8",
+        )
 
 
 def test_rollback_without_a_checkpoint_stops(tmp_path: Path, mnist_dir: Path):
     with pytest.raises(NonFiniteError, match="no checkpoint to roll back to yet"):
-        train_in_process(tmp_path / "run", mnist_dir, POISON, "model.kwargs.poison=nan",
-                         f"model.kwargs.poison_calls=[{d_call(1)}]", "train.on_nonfinite=rollback",
-                         "train.nonfinite_patience=1", "train.steps=3")
+        train_in_process(
+            tmp_path / "run",
+            mnist_dir,
+            POISON,
+            "model.kwargs.poison=nan",
+            f"model.kwargs.poison_calls=[{d_call(1)}]",
+            "train.on_nonfinite=rollback",
+            "train.nonfinite_patience=1",
+            "train.steps=3",
+        )

@@ -21,8 +21,15 @@ INIT_SCALE = 65536.0  # torch's GradScaler default
 
 
 def test_overflow_in_d_skips_only_d_and_lowers_only_d_scale(tmp_path: Path, mnist_dir: Path):
-    out = train_in_process(tmp_path / "run", mnist_dir, *FP16, f"model.kwargs.poison_calls=[{d_call(2)}]",
-                           "train.steps=4", "train.checkpoint_every=4", "loss.r1_gamma=1.0")
+    out = train_in_process(
+        tmp_path / "run",
+        mnist_dir,
+        *FP16,
+        f"model.kwargs.poison_calls=[{d_call(2)}]",
+        "train.steps=4",
+        "train.checkpoint_every=4",
+        "loss.r1_gamma=1.0",
+    )
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["overflow_d"] for r in rows] == [0, 1, 0, 0]
     assert [r["overflow_g"] for r in rows] == [0, 0, 0, 0]
@@ -35,8 +42,14 @@ def test_overflow_in_d_skips_only_d_and_lowers_only_d_scale(tmp_path: Path, mnis
 
 
 def test_overflow_in_g_leaves_d_alone(tmp_path: Path, mnist_dir: Path):
-    out = train_in_process(tmp_path / "run", mnist_dir, *FP16, f"model.kwargs.poison_calls=[{d_call(2) + 1}]",
-                           "train.steps=3", "train.checkpoint_every=3")
+    out = train_in_process(
+        tmp_path / "run",
+        mnist_dir,
+        *FP16,
+        f"model.kwargs.poison_calls=[{d_call(2) + 1}]",
+        "train.steps=3",
+        "train.checkpoint_every=3",
+    )
     assert adam_steps(out / "checkpoints" / "step_3") == (2, 3)
     scalers = torch.load(out / "checkpoints" / "step_3" / SCALERS_FILE, weights_only=True)
     assert (scalers["d"]["scale"], scalers["g"]["scale"]) == (INIT_SCALE, INIT_SCALE * 0.5)

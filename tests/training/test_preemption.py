@@ -92,4 +92,3 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path, 
     assert [p.name for p in list_checkpoints(out / "checkpoints")] == [f"step_{stopped}"]
     assert find_damage(out / "checkpoints" / f"step_{stopped}") is None
     assert json.loads(metrics.read_text().splitlines()[-1])["step"] <= stopped
-

@@ -36,8 +36,16 @@ def trainer(out: Path, data: Path, *overrides: str):
 def test_compile_survives_the_requires_grad_toggling(tmp_path: Path, mnist_dir: Path):
     torch._dynamo.reset()
     COMPILED_GRAPHS.clear()
-    run = trainer(tmp_path / "run", mnist_dir, *COMPILE, "model.g_norm=batch", "model.d_norm=spectral",
-                  "loss.r1_gamma=1.0", "loss.r1_interval=4", "train.n_critic=2")
+    run = trainer(
+        tmp_path / "run",
+        mnist_dir,
+        *COMPILE,
+        "model.g_norm=batch",
+        "model.d_norm=spectral",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=4",
+        "train.n_critic=2",
+    )
     for _ in range(3):
         run.train_step(want_grad_norms=True)
     after_warmup = len(COMPILED_GRAPHS)
@@ -73,16 +81,21 @@ def test_channels_last_weights_and_images(tmp_path: Path, mnist_dir: Path):
     assert not plain.channels_last and next(plain.real)[0].is_contiguous()
 
 
-@pytest.mark.parametrize("extra", [["model.g_norm=batch", "train.grad_accum=2"], ["train.batch_size=24", "train.n_critic=2"]])
+@pytest.mark.parametrize(
+    "extra", [["model.g_norm=batch", "train.grad_accum=2"], ["train.batch_size=24", "train.n_critic=2"]]
+)
 def test_in_memory_and_dataloader_paths_train_identically(tmp_path: Path, mnist_dir: Path, extra: list[str]):
     # 64 images, 8-24 per batch: both runs cross several epoch boundaries.
     memory = train_in_process(tmp_path / "memory", mnist_dir, "train.steps=8", "data.in_memory=true", *extra)
-    loader = train_in_process(tmp_path / "loader", mnist_dir, "train.steps=8", "data.in_memory=false",
-                              "data.num_workers=2", *extra)
+    loader = train_in_process(
+        tmp_path / "loader", mnist_dir, "train.steps=8", "data.in_memory=false", "data.num_workers=2", *extra
+    )
     a, b = final_weights(memory), final_weights(loader)
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
-    rows = [[json.loads(line)["loss_d"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-            for out in (memory, loader)]
+    rows = [
+        [json.loads(line)["loss_d"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+        for out in (memory, loader)
+    ]
     assert rows[0] == rows[1]
 
 

@@ -13,8 +13,9 @@ from tests.training.helpers import launch, outcome, train_in_process
 def test_tensorboard_scalars_at_logged_steps(tmp_path: Path, mnist_dir: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    out = train_in_process(tmp_path / "run", mnist_dir, "tracker=tensorboard", "train.steps=4",
-                           "train.log_every=2", "train.sample_every=4")
+    out = train_in_process(
+        tmp_path / "run", mnist_dir, "tracker=tensorboard", "train.steps=4", "train.log_every=2", "train.sample_every=4"
+    )
     readers = [EventAccumulator(str(p.parent)) for p in (out / "tensorboard").rglob("events.out.tfevents.*")]
     for reader in readers:
         reader.Reload()
@@ -33,6 +34,7 @@ def _offline_records(out: Path) -> bytes:
     return files[0].read_bytes()
 
 
+@pytest.mark.slow
 def test_wandb_offline_needs_no_account(tmp_path: Path, mnist_dir: Path):
     env = {"WANDB_MODE": "offline", "WANDB_API_KEY": "", "WANDB_PROJECT": "distgan-test"}
     out = tmp_path / "run"
@@ -43,9 +45,14 @@ def test_wandb_offline_needs_no_account(tmp_path: Path, mnist_dir: Path):
     assert (out / "metrics.jsonl").read_text().count("\n") == 2
 
 
+@pytest.mark.slow
 def test_unreachable_wandb_server_falls_back_offline(tmp_path: Path, mnist_dir: Path):
-    env = {"WANDB_MODE": "online", "WANDB_BASE_URL": "http://127.0.0.1:9",  # nothing listens there
-           "WANDB_API_KEY": "x" * 40, "WANDB_INIT_TIMEOUT": "5"}
+    env = {
+        "WANDB_MODE": "online",
+        "WANDB_BASE_URL": "http://127.0.0.1:9",  # nothing listens there
+        "WANDB_API_KEY": "x" * 40,
+        "WANDB_INIT_TIMEOUT": "5",
+    }
     out = tmp_path / "run"
     result = launch(out, mnist_dir, 1, "tracker=wandb", "train.steps=2", env=env)
     assert result.returncode == 0, outcome(result)

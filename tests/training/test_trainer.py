@@ -28,10 +28,13 @@ MODEL_LOSS = [
 ]
 
 
-@pytest.mark.parametrize(("model", "loss", "extra"), MODEL_LOSS, ids=[f"{m}-{l}" for m, l, _ in MODEL_LOSS])
+@pytest.mark.parametrize(
+    ("model", "loss", "extra"), MODEL_LOSS, ids=[f"{model}-{loss}" for model, loss, _ in MODEL_LOSS]
+)
 def test_every_model_and_loss_trains(tmp_path: Path, mnist_dir: Path, model: str, loss: str, extra: list[str]):
-    out = train_in_process(tmp_path / "run", mnist_dir, f"model.name={model}", f"loss.name={loss}",
-                           "train.steps=3", *extra)
+    out = train_in_process(
+        tmp_path / "run", mnist_dir, f"model.name={model}", f"loss.name={loss}", "train.steps=3", *extra
+    )
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
     for row in rows:
@@ -42,8 +45,9 @@ def test_every_model_and_loss_trains(tmp_path: Path, mnist_dir: Path, model: str
     initial = build_models(cfg.model, channels=1, resolution=cfg.data.resolution)
     trained = final_weights(out)
     for prefix, net in (("generator", initial.generator), ("discriminator", initial.discriminator)):
-        changed = [not torch.equal(v, trained[f"{prefix}/{k}"]) for k, v in net.state_dict().items()
-                   if v.is_floating_point()]
+        changed = [
+            not torch.equal(v, trained[f"{prefix}/{k}"]) for k, v in net.state_dict().items() if v.is_floating_point()
+        ]
         assert sum(changed) >= len(changed) // 2, f"{prefix} barely moved"
     if loss == "wgan":
         d = [v for k, v in trained.items() if k.startswith("discriminator/")]
@@ -51,8 +55,15 @@ def test_every_model_and_loss_trains(tmp_path: Path, mnist_dir: Path, model: str
 
 
 def test_output_layout(tmp_path: Path, mnist_dir: Path):
-    out = train_in_process(tmp_path / "run", mnist_dir, "train.steps=4", "train.log_every=2",
-                           "train.sample_every=2", "train.checkpoint_every=1", "train.keep_checkpoints=2")
+    out = train_in_process(
+        tmp_path / "run",
+        mnist_dir,
+        "train.steps=4",
+        "train.log_every=2",
+        "train.sample_every=2",
+        "train.checkpoint_every=1",
+        "train.keep_checkpoints=2",
+    )
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_3", "step_4"]
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_2.png", "step_4.png"]
     grid = Image.open(out / "samples" / "step_4.png")
@@ -60,28 +71,57 @@ def test_output_layout(tmp_path: Path, mnist_dir: Path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4] and rows[1]["kimg"] == pytest.approx(4 * 8 / 1000)
     assert sorted(p.name for p in (out / "final").iterdir()) == [
-        "discriminator.safetensors", "generator.safetensors", "generator_ema.safetensors"]
+        "discriminator.safetensors",
+        "generator.safetensors",
+        "generator_ema.safetensors",
+    ]
     saved = Config.model_validate(yaml.safe_load((out / "config.yaml").read_text()))
-    assert saved == tiny_config(out, mnist_dir, "train.steps=4", "train.log_every=2", "train.sample_every=2",
-                                "train.checkpoint_every=1", "train.keep_checkpoints=2")
+    assert saved == tiny_config(
+        out,
+        mnist_dir,
+        "train.steps=4",
+        "train.log_every=2",
+        "train.sample_every=2",
+        "train.checkpoint_every=1",
+        "train.keep_checkpoints=2",
+    )
     ckpt = out / "checkpoints" / "step_4"
-    for name in ("model.safetensors", "model_1.safetensors", "optimizer.bin", "optimizer_1.bin",
-                 "random_states_0.pkl", EMA_FILE, STATE_FILE):
+    for name in (
+        "model.safetensors",
+        "model_1.safetensors",
+        "optimizer.bin",
+        "optimizer_1.bin",
+        "random_states_0.pkl",
+        EMA_FILE,
+        STATE_FILE,
+    ):
         assert (ckpt / name).is_file(), name
     assert not list((out / "checkpoints").glob(".tmp*"))
 
 
 def test_zero_intervals_mean_only_at_the_last_step(tmp_path: Path, mnist_dir: Path):
-    out = train_in_process(tmp_path / "run", mnist_dir, "train.steps=3", "train.sample_every=0",
-                           "train.checkpoint_every=0", "train.log_every=2")
+    out = train_in_process(
+        tmp_path / "run",
+        mnist_dir,
+        "train.steps=3",
+        "train.sample_every=0",
+        "train.checkpoint_every=0",
+        "train.log_every=2",
+    )
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_3"]
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_3.png"]
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [2, 3]
 
 
 RESUME_CASES = {
-    "bn-r1-accum-critic": ["model.g_norm=batch", "model.d_norm=spectral", "loss.r1_gamma=0.5",
-                           "loss.r1_interval=3", "train.n_critic=2", "train.grad_accum=2"],
+    "bn-r1-accum-critic": [
+        "model.g_norm=batch",
+        "model.d_norm=spectral",
+        "loss.r1_gamma=0.5",
+        "loss.r1_interval=3",
+        "train.n_critic=2",
+        "train.grad_accum=2",
+    ],
     "wgan-gp": ["loss.name=wgan-gp"],
 }
 
@@ -129,8 +169,14 @@ def test_resume_refusals_keep_what_is_saved(tmp_path: Path, mnist_dir: Path):
     # With every checkpoint damaged, auto refuses rather than start over on top of them.
     (out / "checkpoints" / "step_1" / "model.safetensors").write_bytes(b"garbage")
     reset_accelerate()
-    with pytest.raises(CheckpointError, match=r"every checkpoint in .* is damaged \(newest: .*step_1/model.safetensors "
-                                              r"has 7 bytes"), pytest.warns(UserWarning):
+    with (
+        pytest.raises(
+            CheckpointError,
+            match=r"every checkpoint in .* is damaged \(newest: .*step_1/model.safetensors "
+            r"has 7 bytes",
+        ),
+        pytest.warns(UserWarning),
+    ):
         Trainer(tiny_config(out, mnist_dir, "train.resume=auto"))
     # A checkpoint without a manifest (written before manifests) that fails to load is named.
     (out / "checkpoints" / "step_1" / "distgan_manifest.json").unlink()
@@ -145,8 +191,14 @@ def test_resume_refusals_keep_what_is_saved(tmp_path: Path, mnist_dir: Path):
 def test_mixed_precision_trains(tmp_path: Path, mnist_dir: Path, precision: str):
     from distgan.training.loop import Trainer
 
-    cfg = tiny_config(tmp_path / "run", mnist_dir, f"train.mixed_precision={precision}", "train.steps=3",
-                      "loss.r1_gamma=1.0", "loss.r1_interval=1")
+    cfg = tiny_config(
+        tmp_path / "run",
+        mnist_dir,
+        f"train.mixed_precision={precision}",
+        "train.steps=3",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=1",
+    )
     reset_accelerate()
     trainer = Trainer(cfg)
     assert trainer.accelerator.mixed_precision == precision

@@ -30,8 +30,9 @@ class Backend:
     optimizers: dict[str, torch.optim.Optimizer]  # "g", "d"
     input_dtype = torch.float32  # what the networks' inputs are cast to
 
-    def prepare(self, generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
-                opt_d: torch.optim.Optimizer) -> None:
+    def prepare(
+        self, generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer
+    ) -> None:
         raise NotImplementedError
 
     def networks(self) -> PhaseNetworks:

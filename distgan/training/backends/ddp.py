@@ -62,8 +62,10 @@ class DDPBackend(Backend):
 
     def accept_checkpoint(self, path: Path) -> None:
         if written_by_deepspeed(path):
-            raise CheckpointError(f"checkpoint {path} was written by a DeepSpeed run; resume it with the same "
-                                  f"DeepSpeed accelerate config (e.g. accelerate_configs/deepspeed_zero2.yaml)")
+            raise CheckpointError(
+                f"checkpoint {path} was written by a DeepSpeed run; resume it with the same "
+                f"DeepSpeed accelerate config (e.g. accelerate_configs/deepspeed_zero2.yaml)"
+            )
 
     def save(self, directory: Path) -> None:
         self.accelerator.save_state(str(directory), safe_serialization=True)

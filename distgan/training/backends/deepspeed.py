@@ -51,9 +51,9 @@ from distgan.errors import CheckpointError, DistganError
 from distgan.losses import PhaseNetworks
 from distgan.training.backends.accelerator import make_accelerator
 from distgan.training.backends.base import Backend
+from distgan.training.backends.zero_reshard import needs_reshard, prepare_reshard, resharded_view
 from distgan.training.checkpoint import GENERATOR_ENGINE_DIR, written_by_deepspeed
 from distgan.training.nonfinite import NonFiniteGuard
-from distgan.training.backends.zero_reshard import needs_reshard, prepare_reshard, resharded_view
 
 PLUGIN_D, PLUGIN_G = "d", "g"
 
@@ -104,8 +104,9 @@ class DeepSpeedBackend(Backend):
     def networks(self) -> PhaseNetworks:
         # The engine's forward ties its output to the engine's backward bookkeeping: the G phase
         # and the penalties' autograd.grad go through D's plain module instead.
-        return PhaseNetworks(G=self.G, D=self.D, D_frozen=self.D_plain, D_penalty=self.D_plain,
-                             loss_scale=lambda phase: None)
+        return PhaseNetworks(
+            G=self.G, D=self.D, D_frozen=self.D_plain, D_penalty=self.D_plain, loss_scale=lambda phase: None
+        )
 
     def backward(self, phase: str, loss: Tensor) -> None:
         # Each engine is tied to its own Accelerator; its step runs inside backward at the boundary.
@@ -122,8 +123,10 @@ class DeepSpeedBackend(Backend):
 
     def accept_checkpoint(self, path: Path) -> None:
         if not written_by_deepspeed(path):
-            raise CheckpointError(f"checkpoint {path} was written without DeepSpeed; resume it with a DDP "
-                                  f"accelerate config, or start a new output_dir")
+            raise CheckpointError(
+                f"checkpoint {path} was written without DeepSpeed; resume it with a DDP "
+                f"accelerate config, or start a new output_dir"
+            )
         # ZeRO state of another world size: the engines must be built to load it converted, and
         # then load every checkpoint (a rollback's too) through the converted view.
         self.reshard = needs_reshard(path, self.accelerator.num_processes)
@@ -140,23 +143,29 @@ class DeepSpeedBackend(Backend):
             self.accelerator_g.load_state(str(source / GENERATOR_ENGINE_DIR))
 
     def describe(self) -> str:
-        return (f"DeepSpeed ZeRO-{self.accelerator.state.deepspeed_plugin.zero_stage}, one engine per network, "
-                f"{str(self.input_dtype).removeprefix('torch.')} weights")
+        return (
+            f"DeepSpeed ZeRO-{self.accelerator.state.deepspeed_plugin.zero_stage}, one engine per network, "
+            f"{str(self.input_dtype).removeprefix('torch.')} weights"
+        )
 
 
 def check_supported(cfg: Config) -> None:
     """What cannot run under DeepSpeed, as one line, before the networks are built."""
     if cfg.loss.name == "wgan":
-        raise DistganError("loss.name=wgan clips D's weights in place, which ZeRO overwrites from its fp32 "
-                           "master copy; use loss.name=wgan-gp with DeepSpeed, or a DDP accelerate config")
+        raise DistganError(
+            "loss.name=wgan clips D's weights in place, which ZeRO overwrites from its fp32 "
+            "master copy; use loss.name=wgan-gp with DeepSpeed, or a DDP accelerate config"
+        )
     if cfg.train.compile:
-        raise DistganError("train.compile=true is not supported with DeepSpeed; set train.compile=false "
-                           "or use a DDP accelerate config")
+        raise DistganError(
+            "train.compile=true is not supported with DeepSpeed; set train.compile=false or use a DDP accelerate config"
+        )
     try:
         import deepspeed  # noqa: F401
     except ImportError:
-        raise DistganError('the accelerate config asks for DeepSpeed, which is not installed: '
-                           'pip install "distgan[deepspeed]"') from None
+        raise DistganError(
+            'the accelerate config asks for DeepSpeed, which is not installed: pip install "distgan[deepspeed]"'
+        ) from None
 
 
 def deepspeed_plugins() -> dict[str, DeepSpeedPlugin]:
@@ -164,9 +173,11 @@ def deepspeed_plugins() -> dict[str, DeepSpeedPlugin]:
     plugins = {PLUGIN_D: DeepSpeedPlugin(), PLUGIN_G: DeepSpeedPlugin()}
     for plugin in plugins.values():
         if plugin.zero_stage not in (1, 2):
-            raise DistganError(f"DeepSpeed zero_stage {plugin.zero_stage} is not supported: G and D are "
-                               f"trained with ZeRO-1 or ZeRO-2 (accelerate_configs/deepspeed_zero1.yaml, "
-                               f"deepspeed_zero2.yaml)")
+            raise DistganError(
+                f"DeepSpeed zero_stage {plugin.zero_stage} is not supported: G and D are "
+                f"trained with ZeRO-1 or ZeRO-2 (accelerate_configs/deepspeed_zero1.yaml, "
+                f"deepspeed_zero2.yaml)"
+            )
     return plugins
 
 

@@ -74,9 +74,11 @@ def resharded_view(accelerator: Accelerator, checkpoint: Path, scratch: Path) ->
             error = str(err).splitlines()[0] if str(err) else type(err).__name__
     error = broadcast_object_list([error])[0] if accelerator.num_processes > 1 else error
     if error is not None:
-        raise CheckpointError(f"checkpoint {checkpoint} holds ZeRO state of {checkpoint_world_size(checkpoint)} "
-                              f"processes and could not be converted for {accelerator.num_processes} ({error}); "
-                              f"resume it on {checkpoint_world_size(checkpoint)} processes, or start a new output_dir")
+        raise CheckpointError(
+            f"checkpoint {checkpoint} holds ZeRO state of {checkpoint_world_size(checkpoint)} "
+            f"processes and could not be converted for {accelerator.num_processes} ({error}); "
+            f"resume it on {checkpoint_world_size(checkpoint)} processes, or start a new output_dir"
+        )
     try:
         yield view
     finally:
@@ -108,9 +110,20 @@ def _to_universal(tag_dir: Path, out: Path) -> None:
     # A separate process: the converter prints progress, asserts on what it cannot read, and
     # must not touch this process's distributed state. `--inject_missing_state`: engines of a
     # plain nn.Module record no universal-checkpoint info, which ZeRO-1/2 do not need.
-    command = [sys.executable, "-m", "deepspeed.checkpoint.ds_to_universal", "--input_folder", str(tag_dir),
-               "--output_folder", str(out), "--num_extract_workers", "1", "--num_merge_workers", "1",
-               "--inject_missing_state"]
+    command = [
+        sys.executable,
+        "-m",
+        "deepspeed.checkpoint.ds_to_universal",
+        "--input_folder",
+        str(tag_dir),
+        "--output_folder",
+        str(out),
+        "--num_extract_workers",
+        "1",
+        "--num_merge_workers",
+        "1",
+        "--inject_missing_state",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
