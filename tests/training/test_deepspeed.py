@@ -27,12 +27,14 @@ pytestmark = [
     ),
 ]
 
-# R1 (double backward through the engine), n_critic 2 and grad_accum 2 (engine accumulation).
+# R1 and R2 (double backward through D's plain module), n_critic 2 and grad_accum 2 (engine accumulation).
 COMMON = [
     "train.steps=6",
     "loss.name=nonsaturating",
     "loss.r1_gamma=1.0",
     "loss.r1_interval=2",
+    "loss.r2_gamma=1.0",
+    "loss.r2_interval=3",
     "train.n_critic=2",
     "train.grad_accum=2",
     "train.consistency_check_every=1",

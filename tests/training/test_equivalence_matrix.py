@@ -1,7 +1,7 @@
 """World-size independence over the whole option matrix, on 1, 2 and 3 real processes.
 
-Pairwise coverage: every loss, R1 on/off, lazy interval 1/4, n_critic 1/2, grad_accum
-1/2 and EMA on/off each appear in some case. Each case trains 10 steps with the same
+Pairwise coverage: every loss, R1 on/off, lazy interval 1/4, R2 every step and lazy, n_critic
+1/2, grad_accum 1/2 and EMA on/off each appear in some case. Each case trains 10 steps with the same
 GLOBAL batch on 1, 2 and 3 gloo processes and compares G, D, the EMA and both optimizers'
 Adam state.
 """
@@ -16,7 +16,14 @@ import torch
 from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
 
 CASES = {
-    "minimax-r1every-accum2": ["loss.name=minimax", "loss.r1_gamma=1.0", "loss.r1_interval=1", "train.grad_accum=2"],
+    "minimax-r1r2every-accum2": [
+        "loss.name=minimax",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=1",
+        "loss.r2_gamma=1.0",
+        "loss.r2_interval=1",
+        "train.grad_accum=2",
+    ],
     "nonsaturating-lazyr1-critic2-noema": [
         "loss.name=nonsaturating",
         "loss.r1_gamma=1.0",
@@ -33,7 +40,13 @@ CASES = {
         "train.n_critic=2",
         "ema.enabled=false",
     ],
-    "lsgan-accum2-noema": ["loss.name=lsgan", "train.grad_accum=2", "ema.enabled=false"],
+    "lsgan-lazyr2-accum2-noema": [
+        "loss.name=lsgan",
+        "loss.r2_gamma=2.0",
+        "loss.r2_interval=3",
+        "train.grad_accum=2",
+        "ema.enabled=false",
+    ],
 }
 STEPS = 10
 
