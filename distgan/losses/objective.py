@@ -40,7 +40,7 @@ class Objective:
     def __init__(self, cfg: LossConfig, nets: PhaseNetworks) -> None:
         self.terms = ADVERSARIAL_LOSSES[cfg.name]
         regularizers = build_regularizers(cfg)
-        self.penalties = [r for r in regularizers if r.target is not None]
+        self.penalties = [r for r in regularizers if r.differentiates_twice]
         self.regularizers = regularizers
         self.nets = nets
 
@@ -72,14 +72,8 @@ class Objective:
             for reg in due:
                 images[reg.target].requires_grad_(True)
         slots = list(images) if shared else ["real", "fake"]
-        logits = dict(
-            zip(
-                slots,
-                self.run_D(torch.cat([images[s] for s in slots]), _cat(labels, slots)).split(
-                    [images[s].shape[0] for s in slots]
-                ),
-            )
-        )
+        outputs = self.run_D(torch.cat([images[s] for s in slots]), _cat(labels, slots))  # one D forward
+        logits = dict(zip(slots, outputs.split([images[s].shape[0] for s in slots])))
         loss = self.terms.d_real(logits["real"]).mean() + self.terms.d_fake(logits["fake"]).mean()
         stats = {"d_real": logits["real"].detach().mean(), "d_fake": logits["fake"].detach().mean()}
         grad_norms: dict[str, Tensor] = {}  # per target: penalties on the same images share it

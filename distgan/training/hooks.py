@@ -67,6 +67,10 @@ class Stopwatch:
     """Training throughput: wall time and images since the last reading, minus evaluation time."""
 
     def __init__(self, images: int) -> None:
+        self.restart(images)
+
+    def restart(self, images: int) -> None:
+        """From now and `images` (after a rollback the image count goes back)."""
         self.start, self.images = time.perf_counter(), images
 
     def exclude(self, seconds: float) -> None:

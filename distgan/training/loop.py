@@ -234,6 +234,7 @@ class Trainer:
         self.state.rollbacks = rollbacks
         self.guard.reset_consecutive()
         self.meter.clear()
+        self.clock.restart(self.state.data_position)
         self._start_streams()
         return rollbacks
 

@@ -107,6 +107,7 @@ def test_rollback_reloads_the_newest_checkpoint_with_fresh_noise(tmp_path: Path,
     assert len(events) == 1 and events[0]["from_step"] == 6 and events[0]["step"] == 4
     steps = [r["step"] for r in logged if "event" not in r]
     assert steps == list(range(1, 9))  # the rolled-back rows are replaced by the redone steps
+    assert all(r["img_per_s"] > 0 for r in logged if "event" not in r)  # throughput restarts with the rollback
     assert all(r["skipped_d"] == 0 for r in logged if "event" not in r and r["step"] > 4)
     state = json.loads((out / "checkpoints" / "step_8" / STATE_FILE).read_text())
     assert state["rollbacks"] == 1 and state["step"] == 8

@@ -20,6 +20,11 @@ class Regularizer:
 
     target: ClassVar[Target | None] = None
 
+    @property
+    def differentiates_twice(self) -> bool:
+        """A penalty on D's input gradient: its backward differentiates a gradient (no compiled graph)."""
+        return self.target is not None
+
     @classmethod
     def from_config(cls, cfg: LossConfig) -> Regularizer | None:
         raise NotImplementedError
