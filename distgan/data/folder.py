@@ -4,7 +4,11 @@ Accepted: .png .jpg .jpeg .bmp .webp .gif .tif .tiff, any case. Names starting w
 skipped (macOS "._x.jpg" resource forks and .ipynb_checkpoints are not images). When every
 image sits inside a subfolder, the top-level subfolder names, sorted, are the classes 0, 1, ...
 (`DIR/cat/a.png`, `DIR/dog/x/b.png`); if any image sits directly in DIR, every label is -1.
-Point data.path at one split (`cifar10/train`), not at a folder of splits.
+Splits: when DIR has a subfolder named like a split (train, test, val, validation, valid), DIR
+is a folder of splits and `data.split` (or `eval.real_split` for the reference images) picks
+the subfolder `DIR/<split>`, whose subfolders are the classes. Otherwise DIR is one folder
+of training images: `data.split=train` reads it, any other split is refused in one line,
+since no test images can be told apart from the training ones.
 
 The Dataset is built from the sorted file list (`{"image": paths, "label": ints}`) rather than
 `load_dataset("imagefolder")`: no cache written, no metadata.csv rules, nothing decoded up front,
@@ -24,6 +28,7 @@ from distgan.data.dataset import ImageDataset
 from distgan.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+SPLIT_NAMES = ("train", "test", "val", "validation", "valid")
 
 
 def list_images(root: Path) -> list[str]:
@@ -52,11 +57,31 @@ def class_labels(relative: list[str]) -> tuple[list[int], list[str]]:
     return [index[t] for t in tops], classes
 
 
+def split_root(root: Path, split: str) -> Path:
+    """The folder holding `split`'s images: `root/<split>` in a folder of splits, else root itself
+    (train only)."""
+    splits = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.lower() in SPLIT_NAMES)
+    if splits:
+        if not (root / split).is_dir():
+            raise DataError(
+                f"{root} has no {split}/ subfolder (it has {', '.join(s + '/' for s in splits)}): "
+                f"set data.split / eval.real_split to one of {', '.join(splits)}"
+            )
+        return root / split
+    if split != "train":
+        raise DataError(
+            f"{root} has no split subfolders, so split {split!r} does not exist: put the images in "
+            f"{root}/train/ and {root}/{split}/, or set eval.real_split=train (data.split=train)"
+        )
+    return root
+
+
 def load_folder(cfg: DataConfig, channels: int) -> ImageDataset:
     assert cfg.path  # the config requires data.path for source=imagefolder
-    root = Path(cfg.path).expanduser()
-    if not root.is_dir():
+    top = Path(cfg.path).expanduser()
+    if not top.is_dir():
         raise DataError(f"data.path={cfg.path} is not a directory: point it at a folder of images")
+    root = split_root(top, cfg.split)
     relative = list_images(root)
     if not relative:
         raise DataError(

@@ -44,9 +44,10 @@ def fits_in_memory(setting: bool | str, dataset: ImageDataset) -> bool:
     return bool(setting)
 
 
-def _source_stamp(cfg: DataConfig, dataset: ImageDataset) -> list:
+def source_stamp(cfg: DataConfig, dataset: ImageDataset) -> list:
     """What identifies the images: every file under a local path (name, size, mtime), else the
-    fingerprint `datasets` gives a hub dataset (derived from its cached files)."""
+    fingerprint `datasets` gives a hub dataset (derived from its cached files). Also keys the
+    reference statistics of distgan.evaluation.real_stats."""
     local = Path(cfg.path).expanduser() if cfg.path else None
     if local is None or not local.exists():
         return [cfg.path, dataset.hf._fingerprint]
@@ -69,7 +70,7 @@ def cache_key(cfg: DataConfig, dataset: ImageDataset) -> str:
         "resolution": dataset.resolution,
         "channels": dataset.channels,
         "rows": len(dataset),
-        "stamp": _source_stamp(cfg, dataset),
+        "stamp": source_stamp(cfg, dataset),
     }
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return f"{cfg.source}-{cfg.split}-{dataset.resolution}px-{dataset.channels}ch-{digest}"

@@ -19,13 +19,15 @@ from distgan.evaluation.kid import kernel_inception_distance
 
 
 class Evaluator:
-    """Builds the extractor at once (a wrong `eval.inception` fails before training); the
-    reference statistics are loaded or computed on first use and kept."""
+    """Builds the extractor and checks the reference split at once (a wrong `eval.inception` or
+    `eval.real_split` fails before training); the reference statistics are loaded or computed
+    on first use and kept."""
 
     def __init__(self, accelerator: Accelerator, cfg: Config) -> None:
         self.accelerator = accelerator
         self.cfg = cfg
         self.extractor = build_extractor(cfg.eval.inception, accelerator.device)
+        real_stats.check_split(cfg)  # a missing reference split fails now, not at the first evaluation
         self.real: real_stats.RealStats | None = None
         self._real_ready = False
 

@@ -1,14 +1,16 @@
 """Features of generated and real images, computed in shards on every rank and gathered.
 
 Rank r of W handles the contiguous rows [r * ceil(N / W), (r + 1) * ceil(N / W)) of the N
-images; shards are padded to the same length for the all-gather, so the first N gathered
-rows are the N images in their global order, whatever W is. Generated image i always comes
-from latent i of one seeded draw, so 1 and W processes measure the same images.
+images (real images: of the N dataset indices it is given); shards are padded to the same
+length for the all-gather, so the first N gathered rows are the N images in their global
+order, whatever W is. Generated image i always comes from latent i of one seeded draw, so
+1 and W processes measure the same images.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from accelerate import Accelerator
@@ -88,13 +90,22 @@ def generated_features(
 
 @torch.no_grad()
 def dataset_features(
-    accelerator: Accelerator, dataset: Dataset, num: int, batch_size: int, extractor: Extractor, num_workers: int = 0
+    accelerator: Accelerator,
+    dataset: Dataset,
+    indices: Sequence[int],
+    batch_size: int,
+    extractor: Extractor,
+    num_workers: int = 0,
 ) -> Tensor:
-    """Features of the first `num` images of `dataset` (items {"image": uint8 [C, R, R]})."""
-    rows = shard(num, accelerator.process_index, accelerator.num_processes)
+    """Features of the images `dataset[i]` for i in `indices` (items {"image": uint8 [C, R, R]}),
+    in that order; rank r extracts its shard of the positions in `indices`."""
+    rows = shard(len(indices), accelerator.process_index, accelerator.num_processes)
     # A private generator: the loader must not draw from the global RNG the training uses.
     loader = DataLoader(
-        Subset(dataset, list(rows)), batch_size=batch_size, num_workers=num_workers, generator=torch.Generator()
+        Subset(dataset, [indices[i] for i in rows]),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        generator=torch.Generator(),
     )
     features, _ = _features_of_batches((batch["image"].to(accelerator.device) for batch in loader), extractor)
-    return _finish(accelerator, features, None, num, extractor)[0]
+    return _finish(accelerator, features, None, len(indices), extractor)[0]

@@ -1,4 +1,7 @@
-"""Inception Score from class logits: exp(E_x KL(p(y|x) || p(y))), mean and std over splits."""
+"""Inception Score from class logits: exp(E_x KL(p(y|x) || p(y))), mean and std over splits.
+
+The std is the population one (ddof=0), as torch-fidelity reports it.
+"""
 
 from __future__ import annotations
 
@@ -16,4 +19,4 @@ def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10) -> tupl
         kl = (part.exp() * (part - log_marginal)).sum(1).mean()
         scores.append(kl.exp())
     values = torch.stack(scores)
-    return values.mean().item(), (values.std().item() if len(values) > 1 else 0.0)
+    return values.mean().item(), values.std(correction=0).item()

@@ -23,9 +23,10 @@ def kernel_inception_distance(
     subsets: int = 100,
     subset_size: int = 1000,
     seed: int = 0,
-) -> tuple[float, float]:
+) -> tuple[float, float | None]:
     """Mean and standard deviation of MMD^2 over `subsets` random pairs of subsets (drawn
     without replacement within a subset), as in the KID paper and StyleGAN's metrics.
+    The std is the population one (ddof=0, torch-fidelity's), None for a single subset.
     `subset_size` is capped at the smaller sample."""
     real_t, fake_t = torch.as_tensor(real), torch.as_tensor(fake)
     size = min(subset_size, len(real_t), len(fake_t))
@@ -43,5 +44,6 @@ def kernel_inception_distance(
             for _ in range(subsets)
         ]
     )
-    std = values.std().item() if subsets > 1 else 0.0
+    # One subset has no spread: None rather than a std that is rounding noise.
+    std = values.std(correction=0).item() if subsets > 1 else None
     return values.mean().item(), std

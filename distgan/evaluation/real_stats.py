@@ -1,10 +1,17 @@
 """Reference (real-data) features, cached on disk keyed by everything that changes them.
 
-The key holds the data source and its resolved path or hub id, the split, resolution,
-channel count, number of images, resizer and extractor name (which includes a TorchScript
-file's hash). A cache entry is `<key>.npz` (features float32, mu and sigma float64) plus
+The key holds a format version, the data source and its resolved path or hub id, a stamp of
+its contents (the decoded-data cache's: name, size and mtime of every file, or the hub
+dataset's fingerprint), the split, image column, resolution, channel count, number of
+images and the seed of their subset, resizer and extractor name (which includes a
+TorchScript file's hash). The label column is left out: it changes neither the images nor
+the subset. A cache entry is `<key>.npz` (features float32, mu and sigma float64) plus
 `<key>.json` saying what it was computed from; both are written under temporary names and
-renamed, so an entry is complete or absent. Delete the directory to recompute.
+renamed, so each file is complete or absent. Delete the directory to recompute.
+
+`eval.num_real` below the split's size takes a uniform random subset drawn from the run's
+seed on the CPU, so every world size (and every later run with that seed) measures the
+same images; a class-sorted folder is sampled across its classes, not cut after the first.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +33,11 @@ from distgan.evaluation.extract import dataset_features
 from distgan.evaluation.features import RESIZER, EvaluationError, Extractor
 from distgan.evaluation.fid import feature_statistics
 from distgan.paths import cache_dir as distgan_cache_dir
+
+if TYPE_CHECKING:
+    from distgan.data.dataset import ImageDataset
+
+STATS_VERSION = 2  # bump when the statistics of the same key would change
 
 
 @dataclass
@@ -42,25 +54,51 @@ def cache_dir(cfg: Config) -> Path:
     return distgan_cache_dir() / "fid_stats"
 
 
-def describe_reference(cfg: Config, num_real: int, extractor: Extractor) -> dict[str, Any]:
-    data = cfg.data
+def describe_reference(cfg: Config, dataset: ImageDataset, num_real: int, extractor: Extractor) -> dict[str, Any]:
+    """What the reference statistics of `dataset` (the reference split) are computed from."""
+    from distgan.data.memory import source_stamp
+
+    data = cfg.data.model_copy(update={"split": real_split(cfg)})
     path = data.path
     if path and Path(path).expanduser().exists():
         path = str(Path(path).expanduser().resolve())
+    # The stamp lists every file, so the description keeps only its digest.
+    stamp = json.dumps(source_stamp(data, dataset), default=str).encode()
     return {
+        "version": STATS_VERSION,
         "source": data.source,
         "path": path,
-        "split": real_split(cfg),
+        "source_stamp": hashlib.sha256(stamp).hexdigest()[:20],
+        "split": data.split,
+        "image_column": data.image_column,
         "resolution": data.resolution,
         "channels": data.channels or (1 if data.source == "mnist" else 3),
         "num_images": num_real,
+        "subset_seed": cfg.seed if num_real < len(dataset) else None,
         "resizer": RESIZER,
         "extractor": extractor.name,
     }
 
 
+def reference_indices(total: int, num: int, seed: int) -> list[int]:
+    """All `total` indices, or `num` of them drawn uniformly without replacement from `seed`
+    (on the CPU: the same on every device and world size), sorted so reads stay in order."""
+    if num >= total:
+        return list(range(total))
+    return sorted(torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:num].tolist())
+
+
 def real_split(cfg: Config) -> str:
     return cfg.eval.real_split or cfg.data.split
+
+
+def check_split(cfg: Config) -> None:
+    """Raises DataError now when an image folder has no reference split (the full dataset
+    is only built at the first evaluation)."""
+    if cfg.data.source == "imagefolder" and cfg.data.path and Path(cfg.data.path).expanduser().is_dir():
+        from distgan.data.folder import split_root
+
+        split_root(Path(cfg.data.path).expanduser(), real_split(cfg))
 
 
 def cache_key(description: dict[str, Any]) -> str:
@@ -78,7 +116,7 @@ def load_or_compute(accelerator: Accelerator, cfg: Config, extractor: Extractor)
         raise EvaluationError(
             f"the reference split {real_split(cfg)!r} has {len(dataset)} image(s): FID needs at least 2"
         )
-    description = describe_reference(cfg, num_real, extractor)
+    description = describe_reference(cfg, dataset, num_real, extractor)
     entry = cache_dir(cfg) / cache_key(description)
     # The main process decides for all ranks, so a rank that cannot see the cache waits, not hangs.
     hit = [entry.with_suffix(".npz").is_file()] if accelerator.is_main_process else [None]
@@ -88,7 +126,8 @@ def load_or_compute(accelerator: Accelerator, cfg: Config, extractor: Extractor)
             return None
         with np.load(entry.with_suffix(".npz")) as saved:
             return RealStats(torch.from_numpy(saved["features"]), saved["mu"], saved["sigma"], description)
-    features = dataset_features(accelerator, dataset, num_real, cfg.eval.batch_size, extractor, cfg.data.num_workers)
+    indices = reference_indices(len(dataset), num_real, cfg.seed)
+    features = dataset_features(accelerator, dataset, indices, cfg.eval.batch_size, extractor, cfg.data.num_workers)
     if not accelerator.is_main_process:
         return None
     mu, sigma = feature_statistics(features)
@@ -99,8 +138,16 @@ def load_or_compute(accelerator: Accelerator, cfg: Config, extractor: Extractor)
 def _write_entry(
     entry: Path, features: np.ndarray, mu: np.ndarray, sigma: np.ndarray, description: dict[str, Any]
 ) -> None:
+    """Both files under temporary names, then renamed: a crash leaves the old files or none,
+    never a truncated one (and the .npz, whose presence is a hit, is renamed last)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, features=features.astype(np.float32), mu=mu, sigma=sigma)
-    entry.with_suffix(".json").write_text(json.dumps(description, indent=1) + "\n")
-    os.replace(tmp, entry.with_suffix(".npz"))
+    tmp_npz = entry.with_name(f".{entry.name}.{os.getpid()}.tmp.npz")
+    tmp_json = entry.with_name(f".{entry.name}.{os.getpid()}.tmp.json")
+    try:
+        np.savez(tmp_npz, features=features.astype(np.float32), mu=mu, sigma=sigma)
+        tmp_json.write_text(json.dumps(description, indent=1) + "\n")
+        os.replace(tmp_json, entry.with_suffix(".json"))
+        os.replace(tmp_npz, entry.with_suffix(".npz"))
+    finally:
+        tmp_npz.unlink(missing_ok=True)
+        tmp_json.unlink(missing_ok=True)

@@ -57,7 +57,8 @@ def start_tracking(accelerator: Accelerator, cfg: Config, state: TrainState) -> 
 
 def log_scalars(accelerator: Accelerator, row: dict[str, Any], step: int) -> None:
     if accelerator.trackers:
-        accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
+        # None is "no value" (kid_std of one KID subset): trackers take numbers and strings only.
+        accelerator.log({k: v for k, v in row.items() if k != "step" and v is not None}, step=step)
 
 
 def log_sample_grid(accelerator: Accelerator, path: Path, step: int) -> None:

@@ -278,6 +278,39 @@ def test_folder_empty_and_missing(tmp_path):
     assert "absent" in one_line(err)
 
 
+def _split_folder(root: Path) -> Path:
+    """train/ with classes a and b (red, green), test/ with class a only (blue)."""
+    for i in range(3):
+        save_image(root / "train" / "a" / f"{i}.png", solid("RGB", (10, 10), (255, 0, 0)))
+        save_image(root / "train" / "b" / f"{i}.png", solid("RGB", (10, 10), (0, 255, 0)))
+    for i in range(2):
+        save_image(root / "test" / "a" / f"{i}.png", solid("RGB", (10, 10), (0, 0, 255)))
+    return root
+
+
+def test_folder_with_split_subfolders_selects_the_split(tmp_path):
+    root = _split_folder(tmp_path)
+    train = build_dataset(folder_cfg(root, resolution=8))
+    test = build_dataset(folder_cfg(root, split="test", resolution=8))
+    assert len(train) == 6 and train.classes == ["a", "b"]  # classes come from inside the split
+    assert len(test) == 2 and test.classes == ["a"]
+    assert all(int(test[i]["image"][2, 0, 0]) == 255 and int(test[i]["image"][0, 0, 0]) == 0 for i in range(2))
+    with pytest.raises(DataError) as err:
+        build_dataset(folder_cfg(root, split="validation", resolution=8))
+    msg = one_line(err)
+    assert "validation" in msg and "test" in msg and "train" in msg
+
+
+def test_plain_folder_trains_but_refuses_a_test_split(tmp_path):
+    for i in range(3):
+        save_image(tmp_path / "cat" / f"{i}.png", solid("RGB", (10, 10), (255, 0, 0)))
+    assert len(build_dataset(folder_cfg(tmp_path, resolution=8))) == 3
+    with pytest.raises(DataError) as err:
+        build_dataset(folder_cfg(tmp_path, split="test", resolution=8))
+    msg = one_line(err)
+    assert str(tmp_path) in msg and "test/" in msg and "eval.real_split" in msg
+
+
 # ---- hf (save_to_disk) ------------------------------------------------------------------
 def _pil_dataset(n: int = 6) -> datasets.Dataset:
     imgs = [solid("RGB", (12 + i, 10), (20 * i, 0, 0)) for i in range(n)]

@@ -62,6 +62,8 @@ def test_two_processes_gather_what_one_process_computes(eval_assets: dict[str, P
         results.append(json.loads(result.stdout.strip().splitlines()[-1]))
         (entry,) = cache.glob("*.npz")
         caches.append(np.load(entry)["features"])
+        # 61 of the 64 training images: a seeded subset, which must not depend on the world size.
+        assert json.loads(entry.with_suffix(".json").read_text())["subset_seed"] == 0
     one, two = results
     assert (one["processes"], two["processes"]) == (1, 2)
     assert caches[0].shape == caches[1].shape == (61, 32)

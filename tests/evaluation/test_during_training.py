@@ -68,3 +68,14 @@ def test_wrong_extractor_stops_before_training(eval_assets: dict[str, Path], tmp
             f"eval.inception={tmp_path / 'missing.pt'}",
         )
     assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "final").exists()
+
+
+def test_one_kid_subset_logs_no_kid_std(eval_assets: dict[str, Path], tmp_path: Path):
+    overrides = [o for o in _eval_overrides(eval_assets, tmp_path / "cache") if not o.startswith("eval.kid_subsets")]
+    out = train_in_process(
+        tmp_path / "run", eval_assets["data"], "train.steps=2", "tracker=tensorboard", "eval.kid_subsets=1", *overrides
+    )
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "fid" in r]
+    assert evals and all(r["kid_std"] is None and isinstance(r["kid"], float) for r in evals)
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))  # the tracker took the row

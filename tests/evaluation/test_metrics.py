@@ -75,7 +75,7 @@ def test_kid_with_whole_sets_as_the_one_subset_is_the_plain_mmd():
     a, b = _two_samples(n=40, dim=8)
     mean, std = kernel_inception_distance(a, b, subsets=1, subset_size=40)
     assert mean == pytest.approx(_plain_mmd2(a.astype(np.float64), b.astype(np.float64)), rel=1e-6)
-    assert std == 0.0
+    assert std is None  # one subset has no spread to report (not a rounding-error 1e-16)
 
 
 def test_kid_subsets_average_the_plain_mmd_of_each_subset():
@@ -90,7 +90,9 @@ def test_kid_subsets_average_the_plain_mmd_of_each_subset():
         j = torch.randperm(60, generator=gen)[:20].numpy()
         values.append(_plain_mmd2(a[i].astype(np.float64), b[j].astype(np.float64)))
     assert mean == pytest.approx(np.mean(values), rel=1e-6)
-    assert std == pytest.approx(np.std(values, ddof=1), rel=1e-5)
+    # torch-fidelity's convention: the population std (ddof=0), not the sample std.
+    assert std == pytest.approx(np.std(values, ddof=0), rel=1e-5)
+    assert std != pytest.approx(np.std(values, ddof=1), rel=1e-3)
 
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
@@ -109,3 +111,17 @@ def test_inception_score_bounds():
     confident = np.full((100, 10), -50.0)
     confident[np.arange(100), np.arange(100) % 10] = 50.0
     assert inception_score(confident, splits=2)[0] == pytest.approx(10.0, rel=1e-6)
+
+
+def test_inception_score_std_is_the_population_std_of_the_splits():
+    logits = np.random.default_rng(3).normal(scale=3.0, size=(80, 10))
+    scores = []
+    for part in np.array_split(logits, 4):  # the splits by hand: IS_k = exp(mean KL(p(y|x) || p(y)))
+        p = np.exp(part - part.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        marginal = p.mean(0)
+        scores.append(np.exp((p * (np.log(p) - np.log(marginal))).sum(1).mean()))
+    mean, std = inception_score(logits, splits=4)
+    assert mean == pytest.approx(np.mean(scores), rel=1e-9)
+    assert std == pytest.approx(np.std(scores, ddof=0), rel=1e-9)
+    assert std != pytest.approx(np.std(scores, ddof=1), rel=1e-3)
