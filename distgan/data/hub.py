@@ -53,17 +53,18 @@ def load_hf(cfg: DataConfig, channels: int) -> ImageDataset:
     assert cfg.path  # the config requires data.path for source=hf
     root = Path(cfg.path).expanduser()
     if root.is_dir():
-        hf, name = _from_disk(root, cfg.split), f"dataset {root} ({cfg.split})"
+        hf, name = _from_disk(root, cfg.split), f"dataset {root}, split {cfg.split}"
     elif root.exists() or cfg.path.startswith((".", "/", "~")) or cfg.path.count("/") > 1:
         raise DataError(
             f"data.path={cfg.path} is not a directory: give a save_to_disk directory or a hub id (user/name)"
         )
     else:
         hint = (
-            "point data.path at a local directory written by Dataset.save_to_disk, "
-            "or use data.source=imagefolder with data.path=DIR_OF_IMAGES"
+            "to train without the hub use data.source=mnist data.path=DIR (a folder of the MNIST IDX files), "
+            "data.source=mnist without data.path (the MNIST subset bundled with distgan), "
+            "data.path=DIR written by Dataset.save_to_disk, or data.source=imagefolder data.path=DIR_OF_IMAGES"
         )
-        hf, name = load_hub_split(cfg.path, cfg.split, hint), f"hub dataset {cfg.path} ({cfg.split})"
+        hf, name = load_hub_split(cfg.path, cfg.split, hint), f"hub dataset {cfg.path}, split {cfg.split}"
     return ImageDataset(
         hf,
         image_column=cfg.image_column,
