@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +74,20 @@ def test_bundled_subset_is_the_start_of_the_real_mnist(tmp_path: Path):
         # Decompressed: another zlib may compress the same bytes differently.
         expected = gzip.decompress(path.read_bytes())
         assert gzip.decompress((MNIST_DIR / path.name).read_bytes()) == expected, path.name
+
+
+def test_a_built_wheel_carries_the_bundled_files(tmp_path: Path):
+    # What a non-editable `pip install` gets: the package data, not just the modules.
+    pytest.importorskip("setuptools")
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "distgan", src / "distgan", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path)]
+    proc = subprocess.run([*build, str(src)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel,) = tmp_path.glob("distgan-*.whl")
+    inside = set(zipfile.ZipFile(wheel).namelist())
+    for name in (*FILES, "README"):
+        suffix = ".md" if name == "README" else ".gz"
+        assert f"distgan/data/bundled_mnist/{name}{suffix}" in inside, name
