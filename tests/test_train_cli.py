@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.training.helpers import REPO, TINY
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "distgan.train", *args], capture_output=True, text=True, cwd=REPO, timeout=300
+        [sys.executable, "-m", "distgan.train", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env=None if env is None else {k: v for k, v in {**os.environ, **env}.items() if v is not None},
     )
+
+
+def offline(tmp_path: Path) -> dict[str, str | None]:
+    # HF_HUB_OFFLINE makes every hub id unreachable at once; an empty HF_HOME has nothing cached.
+    return {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "1"}
 
 
 def test_unknown_key_is_one_line_and_nothing_is_written(tmp_path: Path):
@@ -62,3 +74,36 @@ def test_script_path_trains_and_reports_outputs(tmp_path: Path, mnist_dir: Path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"writing to {out}" in result.stdout
     assert (out / "final" / "generator_ema.safetensors").is_file()
+
+
+def test_default_run_trains_on_the_bundled_mnist_without_network(tmp_path: Path):
+    out = tmp_path / "run"
+    result = run_cli(f"output_dir={out}", "train.steps=2", "train.progress=false", env=offline(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    first = result.stdout.splitlines()[0]
+    assert first == "distgan: data: MNIST (bundled subset), split train, 10000 images, 1x32x32"
+    assert result.stdout.count("distgan: data:") == 1
+    assert (out / "final" / "generator_ema.safetensors").is_file()
+
+
+def test_unreachable_hub_is_one_line_naming_the_offline_fixes(tmp_path: Path):
+    result = run_cli(
+        f"output_dir={tmp_path / 'run'}", "data.source=hf", "data.path=ylecun/mnist", env=offline(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("distgan: error: hub dataset ylecun/mnist could not be loaded")
+    assert "data.source=mnist data.path=DIR" in lines[0] and "bundled" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_hub_out_of_reach_is_one_line_in_seconds_without_retries(tmp_path: Path):
+    # Not offline mode: a hub endpoint where nothing listens, as on a machine without network.
+    env = {**offline(tmp_path), "HF_HUB_OFFLINE": None, "HF_ENDPOINT": "http://127.0.0.1:9"}
+    start = time.monotonic()
+    result = run_cli(f"output_dir={tmp_path / 'run'}", "data.source=hf", "data.path=ylecun/mnist", env=env)
+    assert time.monotonic() - start < 20  # the hub client alone retries for ~25 s
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not be reached" in lines[0] and "bundled" in lines[0], result.stderr

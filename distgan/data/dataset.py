@@ -100,6 +100,11 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def describe(self) -> str:
+        """One line for the start of a run: where the images come from, how many, what shape."""
+        r = self.resolution
+        return f"{self.name}, {len(self)} images, {self.channels}x{r}x{r}"
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = operator.index(index)
         if not -len(self) <= index < len(self):

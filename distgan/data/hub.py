@@ -3,7 +3,9 @@
 A local directory is read with `datasets.load_from_disk` (a `DatasetDict` gives `data.split`);
 anything else that does not exist locally is taken as a hub id and read with
 `load_dataset(id, split=data.split)`. Without network, `load_dataset` retries for ~25 s
-before failing; with HF_HUB_OFFLINE=1 it fails at once (unless the id is in the local cache).
+(printing a dozen retry lines) before failing, so one HEAD request to the hub comes first and
+an unreachable hub is one line within seconds. With HF_HUB_OFFLINE=1 there is no request:
+`load_dataset` reads the local cache or fails at once.
 """
 
 from __future__ import annotations
@@ -16,9 +18,32 @@ from distgan.config import DataConfig
 from distgan.data.dataset import ImageDataset
 from distgan.errors import DataError, one_line
 
+PROBE_SECONDS = 5.0
+
+
+def hub_reachable(timeout: float = PROBE_SECONDS) -> bool:
+    """Whether the hub answers one HEAD request within `timeout`, through huggingface_hub's own
+    client (so its proxies, certificates and HF_ENDPOINT apply); any HTTP answer counts."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+    except Exception:  # DNS, refused, TLS, timeout: whatever the transport raises
+        return False
+    return True
+
 
 def load_hub_split(hub_id: str, split: str, hint: str) -> datasets.Dataset:
     """`load_dataset(hub_id, split=split)`, or a DataError ending with `hint` (how to go local)."""
+    from huggingface_hub import constants
+
+    if not constants.HF_HUB_OFFLINE and not hub_reachable():
+        raise DataError(
+            f"hub dataset {hub_id} could not be loaded: the hub ({constants.ENDPOINT}) could not be reached "
+            f"(no answer within {PROBE_SECONDS:g} s): {hint} "
+            f"(a copy already in the Hugging Face cache loads with HF_HUB_OFFLINE=1)"
+        )
     try:
         return datasets.load_dataset(hub_id, split=split)
     except ValueError as err:
@@ -53,17 +78,18 @@ def load_hf(cfg: DataConfig, channels: int) -> ImageDataset:
     assert cfg.path  # the config requires data.path for source=hf
     root = Path(cfg.path).expanduser()
     if root.is_dir():
-        hf, name = _from_disk(root, cfg.split), f"dataset {root} ({cfg.split})"
+        hf, name = _from_disk(root, cfg.split), f"dataset {root}, split {cfg.split}"
     elif root.exists() or cfg.path.startswith((".", "/", "~")) or cfg.path.count("/") > 1:
         raise DataError(
             f"data.path={cfg.path} is not a directory: give a save_to_disk directory or a hub id (user/name)"
         )
     else:
         hint = (
-            "point data.path at a local directory written by Dataset.save_to_disk, "
-            "or use data.source=imagefolder with data.path=DIR_OF_IMAGES"
+            "to train without the hub use data.source=mnist data.path=DIR (a folder of the MNIST IDX files), "
+            "data.source=mnist without data.path (the MNIST subset bundled with distgan), "
+            "data.path=DIR written by Dataset.save_to_disk, or data.source=imagefolder data.path=DIR_OF_IMAGES"
         )
-        hf, name = load_hub_split(cfg.path, cfg.split, hint), f"hub dataset {cfg.path} ({cfg.split})"
+        hf, name = load_hub_split(cfg.path, cfg.split, hint), f"hub dataset {cfg.path}, split {cfg.split}"
     return ImageDataset(
         hf,
         image_column=cfg.image_column,

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from distgan.config import DataConfig
 from distgan.data.dataset import ImageDataset
 from distgan.data.loader import collate_images
+from distgan.data.mnist import BUNDLED_DIR
 from distgan.data.sampler import epoch_permutation
 
 # `data.in_memory=auto` holds a dataset in memory when its decoded pixels take at most this.
@@ -45,10 +46,10 @@ def fits_in_memory(setting: bool | str, dataset: ImageDataset) -> bool:
 
 
 def source_stamp(cfg: DataConfig, dataset: ImageDataset) -> list:
-    """What identifies the images: every file under a local path (name, size, mtime), else the
-    fingerprint `datasets` gives a hub dataset (derived from its cached files). Also keys the
-    reference statistics of distgan.evaluation.real_stats."""
-    local = Path(cfg.path).expanduser() if cfg.path else None
+    """What identifies the images: every file under a local path (the bundled MNIST folder when
+    there is none; name, size, mtime), else the fingerprint `datasets` gives a hub dataset. Also
+    keys the reference statistics of distgan.evaluation.real_stats."""
+    local = Path(cfg.path).expanduser() if cfg.path else BUNDLED_DIR if cfg.source == "mnist" else None
     if local is None or not local.exists():
         return [cfg.path, dataset.hf._fingerprint]
     root = local.resolve()

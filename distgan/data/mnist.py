@@ -4,7 +4,9 @@
 t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each plain or gzipped (.gz). split
 train reads train-*, split test reads t10k-*. IDX: big-endian int32 magic (2051 images,
 2049 labels), one big-endian int32 per dimension, then raw uint8.
-Without data.path: `datasets.load_dataset("ylecun/mnist")`, which needs the hub.
+Without data.path: the subset bundled in the package (bundled_mnist/: the first 10,000
+training digits and all 10,000 test digits), the same on every machine and with no network.
+The hub's copy is `data.source=hf data.path=ylecun/mnist`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from datasets.features.features import Array2DExtensionType
 
 from distgan.config import DataConfig
 from distgan.data.dataset import ImageDataset
-from distgan.data.hub import load_hub_split
 from distgan.errors import DataError
 
-HUB_ID = "ylecun/mnist"
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled_mnist"
 PREFIX = {"train": "train", "test": "t10k"}
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 
@@ -96,17 +97,10 @@ def load_idx_dir(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def load_mnist(cfg: DataConfig, channels: int) -> ImageDataset:
     if cfg.path is None:
-        hint = "download the four MNIST IDX files (train-images-idx3-ubyte.gz, ...) into a folder and set data.path=DIR"
-        hf = load_hub_split(HUB_ID, cfg.split, hint)
-        return ImageDataset(
-            hf,
-            image_column="image",
-            label_column="label",
-            channels=channels,
-            resolution=cfg.resolution,
-            name=f"hub dataset {HUB_ID} ({cfg.split})",
-        )
-    root = Path(cfg.path).expanduser()
+        root, name = BUNDLED_DIR, f"MNIST (bundled subset), split {cfg.split}"
+    else:
+        root = Path(cfg.path).expanduser()
+        name = f"MNIST {root}, split {cfg.split}"
     images, labels = load_idx_dir(root, cfg.split)
     return ImageDataset(
         array_dataset(images, labels),
@@ -114,6 +108,6 @@ def load_mnist(cfg: DataConfig, channels: int) -> ImageDataset:
         label_column="label",
         channels=channels,
         resolution=cfg.resolution,
-        name=f"MNIST {root} ({cfg.split})",
+        name=name,
         pixels=images,
     )

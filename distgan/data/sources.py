@@ -1,7 +1,8 @@
 """`build_dataset(cfg.data)`: the configured source as an `ImageDataset`, checked before training.
 
-Sources: mnist (IDX files or the hub, distgan.data.mnist), imagefolder (distgan.data.folder),
-hf (save_to_disk directory or hub id, distgan.data.hub). Whatever the source, items are
+Sources: mnist (IDX files, or without data.path the subset bundled in the package:
+distgan.data.mnist), imagefolder (distgan.data.folder), hf (save_to_disk directory or hub
+id, distgan.data.hub). Whatever the source, items are
 `{"image": uint8 [C, R, R], "label": int64 []}` with C = data.channels (default 1 for mnist,
 3 otherwise) and R = data.resolution: images of any mode and size are converted, resized on
 the shorter side and centre-cropped (distgan.data.images). The result is a thin torch Dataset

@@ -67,6 +67,8 @@ class Trainer:
         if resume_from is not None:
             backend.accept_checkpoint(resume_from)
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
+        if hasattr(self.dataset, "describe"):  # the first line of a run names the data
+            acc.print(f"distgan: data: {self.dataset.describe()}")
         self.channels, self.resolution, _ = self.dataset[0]["image"].shape
         nets, self.channels_last = networks_to_train(
             cfg, backend, self.channels, self.resolution, generator, discriminator

@@ -425,7 +425,10 @@ HUB_PROBE = textwrap.dedent("""
     from distgan.data import build_dataset
     from distgan.errors import DataError
     out = {}
-    cases = (("mnist", DataConfig(source="mnist")), ("hf", DataConfig(source="hf", path="someone/some-images")))
+    cases = (
+        ("mnist", DataConfig(source="hf", path="ylecun/mnist")),
+        ("hf", DataConfig(source="hf", path="someone/some-images")),
+    )
     for key, cfg in cases:
         t = time.monotonic()
         try:
@@ -449,7 +452,10 @@ def test_hub_offline_fails_fast_pointing_at_data_path(tmp_path):
         msg = out[key]["error"]
         assert msg and "\n" not in msg and "data.path" in msg, (key, msg)
         assert out[key]["seconds"] < 10, out[key]
-    assert "IDX" in out["mnist"]["error"] and "save_to_disk" in out["hf"]["error"]
+    # Both ways to train without the hub are named: IDX files, and the bundled subset.
+    assert (
+        "IDX" in out["mnist"]["error"] and "bundled" in out["mnist"]["error"] and "save_to_disk" in out["hf"]["error"]
+    )
 
 
 # ---- the real MNIST files, where this machine has them ----------------------------------
