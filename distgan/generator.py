@@ -44,6 +44,25 @@ class Generator(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)
 
+    @classmethod
+    def from_pretrained(cls, source: str | Path, device: torch.device | str = "cpu") -> Generator:
+        """A folder from `save_pretrained` (or any run output `load_generator` reads), or a hub repo id."""
+        from distgan.sharing import from_pretrained
+
+        return from_pretrained(source, device)
+
+    def save_pretrained(self, directory: str | Path, metrics: dict | None = None) -> Path:
+        """Weights, config, a sample grid and a model card in `directory` (distgan.sharing)."""
+        from distgan.sharing import save_pretrained
+
+        return save_pretrained(self, directory, metrics)
+
+    def push_to_hub(self, repo_id: str, **kwargs) -> str:
+        """`save_pretrained` into a hub model repo (created if needed); returns the commit URL."""
+        from distgan.sharing import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, labels: Tensor | None = None, batch_size: int = 256) -> Tensor:
         """`n` images [n, C, R, R] in [-1, 1] on the generator's device; the same seed gives the same images."""
