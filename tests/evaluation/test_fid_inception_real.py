@@ -3,6 +3,7 @@ cache, or $DISTGAN_FID_INCEPTION, which CI sets), never downloads."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -68,3 +69,27 @@ def test_the_default_spec_uses_the_cached_file(network: Path, tmp_path: Path, mo
     monkeypatch.setenv("DISTGAN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("DISTGAN_PIP_ARGS", "--no-index")
     assert build_extractor(FID_INCEPTION, torch.device("cpu")).name == f"torchscript:{cached.name}@{SHA1[:12]}"
+
+
+@pytest.mark.slow  # the real network on CPU over generated and reference images: ~15 s
+def test_evaluate_with_the_default_extractor_end_to_end(
+    network: Path, eval_assets: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    from distgan.evaluate import main
+
+    cached = tmp_path / "networks" / default_path().name
+    cached.parent.mkdir()
+    cached.symlink_to(network)
+    monkeypatch.setenv("DISTGAN_CACHE_DIR", str(tmp_path))
+    args = [
+        "--num",
+        "8",
+        "eval.num_real=8",
+        "eval.kid_subsets=2",
+        "eval.kid_subset_size=4",
+        f"eval.stats_cache={tmp_path}",
+    ]
+    assert main([str(eval_assets["run"]), *args, f"eval.inception={FID_INCEPTION}"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["eval_extractor"] == f"torchscript:{cached.name}@{SHA1[:12]}"
+    assert row["eval_protocol"] == "fid-inception/bilinear-uint8" and row["fid"] > 0 and "is" not in row
