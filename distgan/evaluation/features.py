@@ -1,9 +1,10 @@
 """Feature extractors and the pinned preprocessing every image goes through before one.
 
-The protocol (README "Evaluating"), that of TTUR, StyleGAN2-ADA and torch-fidelity: images
-as uint8 (generated ones quantized exactly as a saved PNG would be), grayscale repeated to
-3 channels, at their own size; the extractor then maps x to (x - 128) / 128 and resizes to
-299x299 with torch's bilinear filter (align_corners=False, no antialiasing) in float32.
+The protocol (README "Evaluating"), StyleGAN2-ADA's: images as uint8 (generated ones
+quantized exactly as a saved PNG would be), grayscale repeated to 3 channels, at their own
+size; the extractor then maps x to (x - 128) / 128, as the TF graph and torch-fidelity do,
+and resizes to 299x299 with torch's bilinear filter (align_corners=False, no antialiasing)
+in float32.
 """
 
 from __future__ import annotations
