@@ -123,7 +123,7 @@ class EvalConfig(_Section):
     num_images: int = Field(10000, ge=2)
     real_split: str | None = None
     num_real: int | None = Field(None, ge=2)
-    inception: str = "torch-fidelity"
+    inception: str = "fid-inception"
     batch_size: int = Field(100, ge=1)
     kid_subsets: int = Field(100, ge=1)
     kid_subset_size: int = Field(1000, ge=2)

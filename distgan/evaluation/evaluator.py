@@ -12,8 +12,9 @@ from torch import nn
 from distgan.config import Config
 from distgan.evaluation import real_stats
 from distgan.evaluation.extract import generated_features
-from distgan.evaluation.features import EvaluationError, build_extractor
+from distgan.evaluation.features import FID_INCEPTION, EvaluationError, build_extractor
 from distgan.evaluation.fid import feature_statistics, frechet_distance
+from distgan.evaluation.fid_inception import fetch_once
 from distgan.evaluation.inception_score import inception_score
 from distgan.evaluation.kid import kernel_inception_distance
 
@@ -26,7 +27,10 @@ class Evaluator:
     def __init__(self, accelerator: Accelerator, cfg: Config) -> None:
         self.accelerator = accelerator
         self.cfg = cfg
-        self.extractor = build_extractor(cfg.eval.inception, accelerator.device)
+        spec = cfg.eval.inception
+        if spec == FID_INCEPTION:  # fetched once, by the main process
+            spec = str(fetch_once(accelerator))
+        self.extractor = build_extractor(spec, accelerator.device)
         real_stats.check_split(cfg)  # a missing reference split fails now, not at the first evaluation
         self.real: real_stats.RealStats | None = None
         self._real_ready = False
@@ -44,7 +48,7 @@ class Evaluator:
         was_training = generator.training
         generator.eval()
         features, logits = generated_features(
-            acc, generator, z_dim, num_images, cfg.eval.batch_size, seed, self.extractor
+            acc, generator, z_dim, num_images, cfg.eval.batch_size, seed, self.extractor, cfg.train.progress
         )
         generator.train(was_training)
         result: dict[str, Any] | None = None
@@ -62,6 +66,7 @@ class Evaluator:
                     "eval_real_images": len(self.real.features),
                     "eval_real_split": real_stats.real_split(cfg),
                     "eval_extractor": self.extractor.name,
+                    "eval_protocol": self.extractor.protocol,
                     "eval_seconds": time.perf_counter() - start,
                 }
             )

