@@ -124,9 +124,9 @@ def tiny_extractor(tmp_path: Path):
 
 
 def _row_features(dataset, extractor) -> torch.Tensor:
-    from distgan.evaluation.features import prepare
+    from distgan.evaluation.features import to_rgb_uint8
 
-    return torch.cat([extractor(prepare(dataset[i]["image"][None]))[0] for i in range(len(dataset))])
+    return torch.cat([extractor(to_rgb_uint8(dataset[i]["image"][None]))[0] for i in range(len(dataset))])
 
 
 def test_changed_images_are_not_served_from_the_cache(tiny_extractor, tmp_path: Path):
