@@ -111,7 +111,8 @@ class TorchFidelityExtractor(Extractor):
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         except ImportError:
             raise EvaluationError(
-                "eval.inception=torch-fidelity needs torch-fidelity: pip install 'distgan[eval]', "
+                "eval.inception=torch-fidelity needs torch-fidelity: pip install torchvision==<the release for your "
+                "torch> first, then pip install torch-fidelity; "
                 f"or use eval.inception={FID_INCEPTION}"
             ) from None
         try:
