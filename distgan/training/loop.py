@@ -21,7 +21,7 @@ from distgan.config import Config
 from distgan.data import build_dataset, to_float_images
 from distgan.errors import CheckpointError, DistganError, ModelError
 from distgan.losses import Batch, Objective
-from distgan.training import checkpoint, hooks
+from distgan.training import checkpoint, environment, hooks
 from distgan.training.backends import make_backend
 from distgan.training.backends.accelerator import make_optimizer
 from distgan.training.batches import real_batches
@@ -99,7 +99,7 @@ class Trainer:
         self.meter, self.log = DeviceMeter(), None
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(cfg.to_yaml())
+            environment.describe_run(self.out, cfg, acc, self.state.step)
             self.log = JsonlLog(self.out / "metrics.jsonl", resume_step=self.state.step)
         start_tracking(acc, cfg, self.state)
         self.clock = hooks.Stopwatch(self.state.data_position)
