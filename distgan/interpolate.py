@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from distgan import __version__
 from distgan.errors import DistganError
 
 
@@ -57,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="images per interpolation (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="latent seed (default: %(default)s)")
     parser.add_argument("--linear", action="store_true", help="straight lines instead of slerp")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device (default: %(default)s; cuda where available, else cpu)",
+    )
+    parser.add_argument("--version", action="version", version=f"distgan {__version__}")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.steps < 2:
         parser.error("--rows must be at least 1 and --steps at least 2")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from distgan import __version__
 from distgan.errors import DistganError
 from distgan.utils.images import save_image_grid
 
@@ -33,7 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num", type=int, default=64, help="number of images (default: %(default)s)")
     parser.add_argument("--out", default="grid.png", help="output PNG (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="latent seed (default: %(default)s)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device (default: %(default)s; cuda where available, else cpu)",
+    )
+    parser.add_argument("--version", action="version", version=f"distgan {__version__}")
     args = parser.parse_args(argv)
     if args.num < 1:
         parser.error("--num must be at least 1")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from distgan import __version__
 from distgan.errors import DistganError
 
 LOGISTIC_LOSSES = ("minimax", "nonsaturating")
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("scores.png"),
         help="contact sheet sorted by realness, row by row (default: %(default)s)",
     )
+    parser.add_argument("--version", action="version", version=f"distgan {__version__}")
     args = parser.parse_args(argv)
     try:
         paths = find_images(args.images)

@@ -19,6 +19,7 @@ if __package__ in (None, ""):
 import argparse  # noqa: E402
 import os  # noqa: E402
 
+from distgan import __version__  # noqa: E402
 from distgan.config import DEFAULT_PRESET, load_config, preset_names  # noqa: E402
 from distgan.distributed import leave_process_group  # noqa: E402
 from distgan.errors import DistganError  # noqa: E402
@@ -29,10 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="distgan.train",
         description="Train a GAN on one CPU, one GPU, many GPUs or many nodes.",
         epilog=f"presets: {', '.join(preset_names())}. "
-        "Example: train.steps=2000 data.path=/data/mnist (a directory of MNIST IDX files)",
+        "Example: python -m distgan.train train.steps=200 output_dir=runs/first (the MNIST subset bundled "
+        "with distgan; data.path=DIR trains on a directory of the four MNIST IDX files instead)",
     )
     parser.add_argument("--config", default=DEFAULT_PRESET, help="a preset name or a YAML file (default: %(default)s)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--version", action="version", version=f"distgan {__version__}")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     return parser.parse_args(argv)
 

@@ -199,7 +199,7 @@ class Trainer:
         acc, state, train = self.accelerator, self.state, self.cfg.train
         acc.print(
             f"distgan: {acc.num_processes} process(es), writing to {self.out.resolve()} "
-            f"(config.yaml, metrics.jsonl, samples/, checkpoints/, final/)"
+            f"(config.yaml, environment.jsonl, metrics.jsonl, samples/, checkpoints/, final/)"
         )
         progress = hooks.Progress(train.steps, state.step, enabled=acc.is_main_process and train.progress)
         nonfinite = hooks.NonFiniteCheck(self.guard, acc, train, self.checkpoint_root, self.rollback, self.log)
