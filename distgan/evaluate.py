@@ -26,7 +26,12 @@ from distgan.errors import DistganError
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="distgan.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run directory (holds config.yaml)")
-    parser.add_argument("--num", type=int, default=50000, help="generated images (default: %(default)s)")
+    parser.add_argument(
+        "--num",
+        type=int,
+        default=50000,
+        help="generated images (default: %(default)s, as papers report FID; 10000 for a quicker look)",
+    )
     parser.add_argument(
         "--checkpoint",
         type=Path,
