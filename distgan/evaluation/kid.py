@@ -26,7 +26,8 @@ def kernel_inception_distance(
 ) -> tuple[float, float | None]:
     """Mean and standard deviation of MMD^2 over `subsets` random pairs of subsets (drawn
     without replacement within a subset), as in the KID paper and StyleGAN's metrics.
-    The std is the population one (ddof=0, torch-fidelity's), None for a single subset.
+    The std is the population one (ddof=0, torch-fidelity's), None for a single subset (or
+    subsets as large as both samples, which are all the same sets).
     `subset_size` is capped at the smaller sample."""
     real_t, fake_t = torch.as_tensor(real), torch.as_tensor(fake)
     size = min(subset_size, len(real_t), len(fake_t))
@@ -34,6 +35,8 @@ def kernel_inception_distance(
         raise ValueError(
             f"KID needs at least 2 images on each side, got {len(real_t)} real and {len(fake_t)} generated"
         )
+    # Subsets as large as both samples are all the same pair of sets: one is enough.
+    draws = 1 if size == len(real_t) == len(fake_t) else subsets
     generator = torch.Generator().manual_seed(seed)
     values = torch.stack(
         [
@@ -41,9 +44,9 @@ def kernel_inception_distance(
                 real_t[torch.randperm(len(real_t), generator=generator)[:size]],
                 fake_t[torch.randperm(len(fake_t), generator=generator)[:size]],
             )
-            for _ in range(subsets)
+            for _ in range(draws)
         ]
     )
     # One subset has no spread: None rather than a std that is rounding noise.
-    std = values.std(correction=0).item() if subsets > 1 else None
+    std = values.std(correction=0).item() if draws > 1 else None
     return values.mean().item(), std

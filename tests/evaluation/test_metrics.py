@@ -76,6 +76,8 @@ def test_kid_with_whole_sets_as_the_one_subset_is_the_plain_mmd():
     mean, std = kernel_inception_distance(a, b, subsets=1, subset_size=40)
     assert mean == pytest.approx(_plain_mmd2(a.astype(np.float64), b.astype(np.float64)), rel=1e-6)
     assert std is None  # one subset has no spread to report (not a rounding-error 1e-16)
+    # 100 subsets as large as both samples are 100 copies of the same pair: no spread either.
+    assert kernel_inception_distance(a, b, subsets=100, subset_size=1000) == (mean, None)
 
 
 def test_kid_subsets_average_the_plain_mmd_of_each_subset():
