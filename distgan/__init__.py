@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from distgan.version import __version__
 
 # Resolved on first use (PEP 562): `import distgan` stays cheap and imports torch only when
 # a name that needs it is used.

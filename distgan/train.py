@@ -19,10 +19,10 @@ if __package__ in (None, ""):
 import argparse  # noqa: E402
 import os  # noqa: E402
 
-from distgan import __version__  # noqa: E402
 from distgan.config import DEFAULT_PRESET, load_config, preset_names  # noqa: E402
 from distgan.distributed import leave_process_group  # noqa: E402
 from distgan.errors import DistganError  # noqa: E402
+from distgan.version import __version__  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

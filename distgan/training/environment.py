@@ -17,8 +17,8 @@ from typing import Any
 
 from accelerate import Accelerator
 
-from distgan import __version__
 from distgan.config import Config
+from distgan.version import __version__
 
 ENVIRONMENT_FILE = "environment.jsonl"
 
