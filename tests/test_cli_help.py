@@ -25,6 +25,7 @@ def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", MODULES)
 def test_help_runs_names_the_command_and_no_internal_path(module: str):
     result = run_module(module, "--help")

@@ -10,6 +10,7 @@ import pytest
 from tests.training.helpers import launch, outcome, train_in_process
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars_at_logged_steps(tmp_path: Path, mnist_dir: Path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
