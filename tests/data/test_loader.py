@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from itertools import islice
@@ -16,6 +15,7 @@ import torch
 from distgan.data import GlobalBatchSampler, build_dataset, build_loader, to_float_images
 from distgan.errors import DataError
 from tests.data._helpers import folder_cfg, mnist_cfg, save_image, solid, write_mnist
+from tests.training.helpers import accelerate_launch
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("_shard_script.py")
@@ -94,12 +94,6 @@ def test_corrupt_image_in_a_worker_is_one_named_line(tmp_path):
     assert "\n" not in msg and str(bad) in msg and msg.startswith(str(bad))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_script(data: Path, out: Path, processes: int, tmp_path: Path) -> list[dict]:
     env = {
         **os.environ,
@@ -115,19 +109,7 @@ def _run_script(data: Path, out: Path, processes: int, tmp_path: Path) -> list[d
         # `--cpu --num_processes 2` starts ONE process in accelerate 1.15 (multi-CPU there means
         # mpirun); torchrun through --multi_gpu with ACCELERATE_USE_CPU=1 gives real gloo ranks.
         cmd = [
-            str(Path(sys.executable).with_name("accelerate")),
-            "launch",
-            "--multi_gpu",
-            "--num_processes",
-            str(processes),
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            "--main_process_port",
-            str(_free_port()),
+            *accelerate_launch(processes),
             str(SCRIPT),
             str(data),
             str(out),

@@ -11,26 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training.helpers import REPO, _free_port
+from tests.training.helpers import REPO, accelerate_launch
 
 
 def launch_evaluate(processes: int, run: Path, *args: str) -> subprocess.CompletedProcess:
-    mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
     cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        *mode,
-        "--num_processes",
-        str(processes),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(_free_port()),
+        *accelerate_launch(processes),
         "-m",
         "distgan.evaluate",
         str(run),

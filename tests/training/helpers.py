@@ -51,10 +51,8 @@ def train_in_process(out: Path, data: Path, *overrides: str) -> Path:
     return Trainer(tiny_config(out, data, *overrides)).run()
 
 
-def launch_command(
-    out: Path, data: Path, processes: int, *overrides: str, config_file: str | None = None, precision: str = "no"
-) -> list[str]:
-    """`accelerate launch --multi_gpu --num_processes N distgan/train.py ...`, as a user runs it.
+def accelerate_launch(processes: int, config_file: str | None = None, precision: str = "no") -> list[str]:
+    """`python -m accelerate.commands.launch` with the flags every test launch passes, up to the script.
 
     `--multi_gpu` is accelerate's torchrun launcher; without a GPU distgan joins the
     processes with gloo. (`--cpu` starts ONE process whatever --num_processes says, and
@@ -66,25 +64,19 @@ def launch_command(
     else:
         mode = ["--multi_gpu"] if processes > 1 else ["--cpu"]
     return [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        *mode,
-        "--num_processes",
-        str(processes),
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        precision,
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(_free_port()),
-        str(REPO / "distgan" / "train.py"),
-        *TINY,
-        f"output_dir={out}",
-        f"data.path={data}",
-        *overrides,
+        *(sys.executable, "-m", "accelerate.commands.launch", *mode, "--num_processes", str(processes)),
+        *("--num_machines", "1", "--mixed_precision", precision, "--dynamo_backend", "no"),
+        *("--main_process_port", str(_free_port())),
+    ]
+
+
+def launch_command(
+    out: Path, data: Path, processes: int, *overrides: str, config_file: str | None = None, precision: str = "no"
+) -> list[str]:
+    """`accelerate launch ... distgan/train.py ...`, as a user runs it (see `accelerate_launch`)."""
+    return [
+        *accelerate_launch(processes, config_file, precision),
+        *(str(REPO / "distgan" / "train.py"), *TINY, f"output_dir={out}", f"data.path={data}", *overrides),
     ]
 
 
