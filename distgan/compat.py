@@ -57,8 +57,14 @@ def non_finite_flag(grads: list[torch.Tensor], device: torch.device) -> torch.Te
     """
     found = torch.zeros((), device=device)
     if grads:
-        torch._amp_foreach_non_finite_check_and_unscale_(grads, found, torch.ones((), device=device))
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found, _one(device))
     return found
+
+
+@functools.cache
+def _one(device: torch.device) -> torch.Tensor:
+    # The unscale factor of the check above, allocated once per device rather than every step.
+    return torch.ones((), device=device)
 
 
 def skips_on_device(optimizer: torch.optim.Optimizer) -> bool:

@@ -51,8 +51,7 @@ class DDPBackend(Backend):
             if self.scalers.enabled:
                 self.scalers.unscale(phase, optimizer)
             stats[f"grad_norm_{phase}"] = _grad_norm(optimizer)
-        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        found = compat.non_finite_flag(grads, self.accelerator.device)
+        found = compat.non_finite_flag(_grads(optimizer), self.accelerator.device)
         skip = guard.record(phase, found, scaled=self.scalers.enabled)
         if self.scalers.enabled:  # the scaler skips the step itself and lowers its scale
             self.scalers.step(phase, optimizer)
@@ -78,6 +77,9 @@ class DDPBackend(Backend):
             self.scalers.load_state_dict(torch.load(directory / SCALERS_FILE, weights_only=True))
 
 
+def _grads(optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    return [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+
+
 def _grad_norm(optimizer: torch.optim.Optimizer) -> Tensor:
-    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(_grads(optimizer))))
