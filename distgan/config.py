@@ -124,6 +124,7 @@ class EvalConfig(_Section):
     real_split: str | None = None
     num_real: int | None = Field(None, ge=2)
     inception: str = "fid-inception"
+    resize: Literal["bilinear", "clean"] = "bilinear"
     batch_size: int = Field(100, ge=1)
     kid_subsets: int = Field(100, ge=1)
     kid_subset_size: int = Field(1000, ge=2)

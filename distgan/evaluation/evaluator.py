@@ -30,7 +30,7 @@ class Evaluator:
         spec = cfg.eval.inception
         if spec == FID_INCEPTION:  # fetched once, by the main process
             spec = str(fetch_once(accelerator))
-        self.extractor = build_extractor(spec, accelerator.device)
+        self.extractor = build_extractor(spec, accelerator.device, cfg.eval.resize)
         real_stats.check_split(cfg)  # a missing reference split fails now, not at the first evaluation
         self.real: real_stats.RealStats | None = None
         self._real_ready = False

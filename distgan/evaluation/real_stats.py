@@ -30,7 +30,7 @@ from accelerate.utils import broadcast_object_list
 
 from distgan.config import Config
 from distgan.evaluation.extract import dataset_features
-from distgan.evaluation.features import RESIZER, EvaluationError, Extractor
+from distgan.evaluation.features import EvaluationError, Extractor
 from distgan.evaluation.fid import feature_statistics
 from distgan.paths import cache_dir as distgan_cache_dir
 
@@ -75,7 +75,7 @@ def describe_reference(cfg: Config, dataset: ImageDataset, num_real: int, extrac
         "channels": data.channels or (1 if data.source == "mnist" else 3),
         "num_images": num_real,
         "subset_seed": cfg.seed if num_real < len(dataset) else None,
-        "resizer": RESIZER,
+        "resizer": extractor.resizer,
         "extractor": extractor.name,
     }
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from distgan.evaluation.features import (
+    RESIZER,
     EvaluationError,
     TorchScriptExtractor,
     build_extractor,
@@ -52,6 +54,40 @@ def test_default_protocol_is_scale_then_torch_bilinear_to_299(tmp_path: Path):
     old = F.interpolate(rgb, size=(299, 299), mode="bicubic", align_corners=False, antialias=True)
     assert not torch.allclose(seen, (old.round().clamp(0, 255) / 127.5 - 1).flatten(1), atol=1e-3)
     assert extractor.protocol == "fid-inception/bilinear-uint8"
+
+
+def test_clean_resizer_is_pil_bicubic_on_the_float_image_clipped(tmp_path: Path):
+    # clean-fid: each channel as a PIL float ("F") image, BICUBIC to 299, clipped to [0, 255].
+    Image = pytest.importorskip("PIL.Image", reason="Pillow is needed to compare against PIL's resizer")
+    path = tmp_path / "identity.pt"
+    torch.jit.script(Identity()).save(str(path))
+    extractor = TorchScriptExtractor(path, torch.device("cpu"), resize="clean")
+    images = torch.randint(0, 256, (2, 3, 28, 28), dtype=torch.uint8)
+    seen, _ = extractor(images)
+    pil = [
+        [
+            torch.from_numpy(
+                np.asarray(Image.fromarray(images[n, c].float().numpy(), mode="F").resize((299, 299), Image.BICUBIC))
+            )
+            for c in range(3)
+        ]
+        for n in range(2)
+    ]
+    expected = (torch.stack([torch.stack(p) for p in pil]).clamp(0, 255) - 128) / 128
+    assert torch.allclose(seen, expected.flatten(1), atol=2e-3)
+    # Not the default protocol, and named apart in rows and in the statistics cache key.
+    default, _ = TorchScriptExtractor(path, torch.device("cpu"))(images)
+    assert not torch.allclose(seen, default, atol=1e-2)
+    assert extractor.protocol == "fid-inception/clean-bicubic" and extractor.resizer != RESIZER
+
+
+def test_unknown_resizer_and_resizer_with_torch_fidelity_are_one_line(tmp_path: Path):
+    path = tmp_path / "identity.pt"
+    torch.jit.script(Identity()).save(str(path))
+    with pytest.raises(EvaluationError, match=r"eval.resize=lanczos: unknown; use one of bilinear, clean"):
+        TorchScriptExtractor(path, torch.device("cpu"), resize="lanczos")
+    with pytest.raises(EvaluationError, match=r"eval.resize=clean applies to fid-inception .*torch-fidelity resizes"):
+        build_extractor("torch-fidelity", torch.device("cpu"), resize="clean")
 
 
 def test_images_already_at_299_are_only_scaled():
