@@ -67,6 +67,8 @@ class Evaluator:
                     "eval_real_split": real_stats.real_split(cfg),
                     "eval_extractor": self.extractor.name,
                     "eval_protocol": self.extractor.protocol,
+                    # Both sides at the training resolution (MNIST's 28x28 digits are read at data.resolution).
+                    "eval_resolution": cfg.data.resolution,
                     "eval_seconds": time.perf_counter() - start,
                 }
             )

@@ -39,7 +39,7 @@ def test_fid_rows_best_checkpoint_and_curves(eval_assets: dict[str, Path], tmp_p
     for row in evals:
         assert row["eval_images"] == 24 and row["eval_real_images"] == 32 and row["eval_real_split"] == "test"
         assert row["eval_extractor"].startswith("torchscript:tiny.pt@") and row["fid"] > 0 and "kid" in row
-        assert row["eval_protocol"] == "fid-inception/bilinear-uint8"
+        assert row["eval_protocol"] == "fid-inception/bilinear-uint8" and row["eval_resolution"] == 16
     best = json.loads((out / "final" / "best" / "metrics.json").read_text())
     assert best["fid"] == min(r["fid"] for r in evals)
     assert {p.name for p in (out / "final" / "best").glob("*.safetensors")} == {
