@@ -88,8 +88,21 @@ class OptimConfig(_Section):
 
 class EMAConfig(_Section):
     enabled: bool = True
-    kimg: float = Field(10.0, gt=0.0)
+    kimg: float = Field(10.0, ge=0.0)  # 0: the EMA is G itself (R3GAN ramps it from 0)
     rampup: float | None = Field(0.05, gt=0.0)
+
+
+class ScheduleConfig(_Section):
+    """Values over images seen: each scheduled value moves from its configured value to its end
+    value over the first `kimg` thousand real images, then stays (R3GAN's schedules)."""
+
+    shape: Literal["constant", "linear", "cosine"] = "constant"
+    kimg: float = Field(20000.0, gt=0.0)
+    lr_warmup_kimg: float = Field(0.0, ge=0.0)
+    lr_scale_end: float = Field(1.0, ge=0.0)
+    beta2_end: float | None = Field(None, ge=0.0, lt=1.0)
+    gamma_scale_end: float = Field(1.0, ge=0.0)
+    ema_kimg_end: float | None = Field(None, ge=0.0)
 
 
 class TrainConfig(_Section):
@@ -146,6 +159,7 @@ class Config(_Section):
     loss: LossConfig = Field(default_factory=LossConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     ema: EMAConfig = Field(default_factory=EMAConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 

@@ -21,6 +21,7 @@ class GeneratorEMA(nn.Module):
     def __init__(self, generator: nn.Module, cfg: EMAConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.half_life_kimg = cfg.kimg  # schedule.ema_kimg_end moves it
         # fp32 even where training holds G in bf16/fp16 (DeepSpeed): an average with beta near 1
         # moves by less than a bf16 ulp per step.
         self.generator = copy.deepcopy(generator).float().eval().requires_grad_(False)
@@ -28,7 +29,7 @@ class GeneratorEMA(nn.Module):
     def beta(self, images_generated: int, batch_size: int) -> float:
         if not self.cfg.enabled:
             return 0.0
-        half_life = self.cfg.kimg * 1000
+        half_life = self.half_life_kimg * 1000
         if self.cfg.rampup is not None:
             half_life = min(half_life, images_generated * self.cfg.rampup)
         return 0.5 ** (batch_size / max(half_life, 1e-8))

@@ -170,9 +170,11 @@ class LogMetrics(Hook):
         progress: Progress,
         nonfinite: NonFiniteCheck,
         stopwatch: Stopwatch,
+        host_values: Callable[[], dict[str, float]] = dict,
     ) -> None:
         self.every, self.meter, self.accelerator, self.state = every, meter, accelerator, state
         self.log, self.progress, self.nonfinite, self.stopwatch = log, progress, nonfinite, stopwatch
+        self.host_values = host_values  # values the host already holds (scheduled ones): no sync
 
     def due(self, step: int, last: bool) -> bool:
         return at_interval(self.every, step, last)
@@ -186,6 +188,7 @@ class LogMetrics(Hook):
             **row,
             **{f"skipped_{p}": n for p, n in verdict.nonfinite.items()},
             "img_per_s": self.stopwatch.images_per_second(self.state.data_position),
+            **self.host_values(),
         }
         if acc.mixed_precision == "fp16":
             row.update({f"overflow_{p}": n for p, n in verdict.overflows.items()})

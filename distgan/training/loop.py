@@ -33,6 +33,7 @@ from distgan.training.noise import GlobalNoise, mix_seed
 from distgan.training.nonfinite import NonFiniteGuard
 from distgan.training.phases import Phase, training_phases
 from distgan.training.preemption import PreemptionWatch
+from distgan.training.schedules import Schedules
 from distgan.training.speed import channels_last_images, compile_forward, eager_if
 from distgan.training.state import TrainState
 from distgan.training.tracking import start_tracking
@@ -84,6 +85,8 @@ class Trainer:
         if cfg.train.compile:  # after the EMA copy, which must stay a plain module
             compile_forward(self.G_plain, self.D_plain, backend=cfg.train.compile_backend)
         self.objective = Objective(cfg.loss, backend.networks())
+        # Before a resume loads optimizer states: the configured values are the schedules' starts.
+        self.schedules = Schedules(cfg, [backend.optimizers["g"], backend.optimizers["d"]], self.objective, self.ema)
         self.phases = training_phases(cfg.train.n_critic)
         self.state = TrainState()
         self.guard = NonFiniteGuard(cfg.train.on_nonfinite, cfg.train.nonfinite_patience, acc.device)
@@ -160,6 +163,7 @@ class Trainer:
         cfg, backend, state = self.cfg, self.backend, self.state
         real = real if real is not None else self.real
         reals: list[tuple[Tensor, Tensor]] = []
+        self.schedules.apply(state.data_position / 1000)
         for phase in self.phases:
             for repeat in range(phase.repeats):
                 phase_step = state.step * phase.repeats + repeat
@@ -203,7 +207,9 @@ class Trainer:
         )
         progress = hooks.Progress(train.steps, state.step, enabled=acc.is_main_process and train.progress)
         nonfinite = hooks.NonFiniteCheck(self.guard, acc, train, self.checkpoint_root, self.rollback, self.log)
-        log = hooks.LogMetrics(train.log_every, self.meter, acc, state, self.log, progress, nonfinite, self.clock)
+        log = hooks.LogMetrics(
+            train.log_every, self.meter, acc, state, self.log, progress, nonfinite, self.clock, self.schedules.logged
+        )
         checkpointing = hooks.Checkpointing(train.checkpoint_every, self.checkpoint_root, self.save_checkpoint)
         watch = PreemptionWatch(acc)
         networks = {"generator": self.G_plain, "discriminator": self.D_plain, "generator_ema": self.ema.generator}

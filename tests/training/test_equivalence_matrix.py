@@ -1,7 +1,7 @@
 """World-size independence over the whole option matrix, on 1, 2 and 3 real processes.
 
 Pairwise coverage: every loss, R1 on/off, lazy interval 1/4, R2 every step and lazy, n_critic
-1/2, grad_accum 1/2 and EMA on/off each appear in some case. Each case trains 10 steps with the same
+1/2, grad_accum 1/2, EMA on/off and the kimg schedules each appear in some case. Each case trains 10 steps with the same
 GLOBAL batch on 1, 2 and 3 gloo processes and compares G, D, the EMA and both optimizers'
 Adam state.
 """
@@ -39,6 +39,17 @@ CASES = {
         "loss.r1_interval=1",
         "train.n_critic=2",
         "ema.enabled=false",
+    ],
+    "schedules-cosine-r1every": [
+        "schedule.shape=cosine",
+        "schedule.kimg=0.06",
+        "schedule.lr_warmup_kimg=0.02",
+        "schedule.lr_scale_end=0.25",
+        "schedule.beta2_end=0.99",
+        "schedule.gamma_scale_end=0.1",
+        "schedule.ema_kimg_end=0.05",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=1",
     ],
     "lsgan-lazyr2-accum2-noema": [
         "loss.name=lsgan",

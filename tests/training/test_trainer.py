@@ -123,6 +123,18 @@ RESUME_CASES = {
         "train.grad_accum=2",
     ],
     "wgan-gp": ["loss.name=wgan-gp"],
+    # Resumed mid-ramp (40 of the 60 images of the ramp): every scheduled value from the data position.
+    "schedules": [
+        "schedule.shape=cosine",
+        "schedule.kimg=0.06",
+        "schedule.lr_warmup_kimg=0.02",
+        "schedule.lr_scale_end=0.25",
+        "schedule.beta2_end=0.99",
+        "schedule.gamma_scale_end=0.1",
+        "schedule.ema_kimg_end=0.05",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=1",
+    ],
 }
 
 
