@@ -51,7 +51,7 @@ class ModelConfig(_Section):
     d_width: int = Field(64, ge=1)
     g_norm: Literal["batch", "none"] = "batch"
     d_norm: Literal["none", "batch", "spectral"] = "none"
-    sync_bn: bool = False
+    sync_bn: bool | Literal["auto"] = "auto"  # auto: on with more than one process and a BatchNorm layer
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -139,9 +139,14 @@ def _generator_from_checkpoint(step_dir: Path, device: torch.device | str) -> Ge
     weights = step_dir / EMA_FILE
     if not weights.is_file():
         raise DistganError(f"{step_dir} has no {EMA_FILE}: it was written by an older distgan; use the run's final/")
-    config_file = step_dir.parent.parent / "config.yaml"
+    # Checkpoints hold their config; older ones have only the run directory's, two levels up.
+    config_file = step_dir / "config.yaml"
     if not config_file.is_file():
-        raise DistganError(f"{step_dir}: no config.yaml two levels up: give a checkpoint inside its run directory")
+        config_file = step_dir.parent.parent / "config.yaml"
+    if not config_file.is_file():
+        raise DistganError(
+            f"{step_dir}: no config.yaml in it or two levels up: give a checkpoint inside its run directory"
+        )
     cfg = Config.model_validate(yaml.safe_load(config_file.read_text()))
     try:
         state = load_file(str(weights), device="cpu")

@@ -14,7 +14,7 @@ import pytest
 import distgan
 
 REPO = Path(__file__).resolve().parents[1]
-MODULES = ["train", "sample", "evaluate", "score", "interpolate", "fetch_inception"]
+MODULES = ["train", "sample", "evaluate", "score", "interpolate", "fetch_inception", "launch"]
 INTERNAL_PATHS = ["shared/", "/work/"]
 
 

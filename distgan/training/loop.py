@@ -21,7 +21,7 @@ from distgan.config import Config
 from distgan.data import build_dataset, to_float_images
 from distgan.errors import CheckpointError, DistganError, ModelError
 from distgan.losses import Batch, Objective
-from distgan.training import checkpoint, environment, hooks
+from distgan.training import checkpoint, environment, hooks, run_config
 from distgan.training.backends import make_backend
 from distgan.training.backends.accelerator import make_optimizer
 from distgan.training.batches import real_batches
@@ -65,6 +65,8 @@ class Trainer:
         cfg.check_world(acc.num_processes)
         self.out, self.checkpoint_root = Path(cfg.output_dir), Path(cfg.output_dir) / "checkpoints"
         resume_from = checkpoint.resolve_resume(cfg.train.resume, self.checkpoint_root)
+        # Before anything is built or written: a changed experiment never relabels this run.
+        self.config_changes = run_config.check_continuation(cfg, self.out, resume_from)
         if resume_from is not None:
             backend.accept_checkpoint(resume_from)
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
@@ -93,6 +95,11 @@ class Trainer:
         if resume_from is not None:
             self.load_checkpoint(resume_from)
             acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
+        if self.config_changes:
+            acc.print(
+                f"distgan: continuing with {run_config.describe_changes(self.config_changes)} "
+                f"(recorded in {run_config.CHANGES_FILE})"
+            )
         self.noise = GlobalNoise(
             cfg.seed, cfg.train.batch_size, cfg.train.grad_accum, acc.process_index, acc.num_processes, acc.device
         )
@@ -103,6 +110,7 @@ class Trainer:
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
             environment.describe_run(self.out, cfg, acc, self.state.step)
+            run_config.record_changes(self.out, self.state.step, self.config_changes)
             self.log = JsonlLog(self.out / "metrics.jsonl", resume_step=self.state.step)
         start_tracking(acc, cfg, self.state)
         self.clock = hooks.Stopwatch(self.state.data_position)
@@ -139,6 +147,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             save_file(cpu_state(self.ema.generator), str(directory / checkpoint.EMA_FILE))
             (directory / checkpoint.STATE_FILE).write_text(json.dumps(self.state.state_dict()))
+            (directory / run_config.CONFIG_FILE).write_text(self.cfg.to_yaml())
 
     def save_checkpoint(self, step: int) -> Path:
         return checkpoint.save_checkpoint(

@@ -30,9 +30,17 @@ def networks_to_train(
         nets = check_shapes(
             GANModels(generator, discriminator, cfg.model.z_dim), channels, resolution, "given to Trainer"
         )
-    if cfg.model.sync_bn:
-        if not (has_batch_stats(nets.generator) or has_batch_stats(nets.discriminator)):
-            note("distgan: note: model.sync_bn=true but neither network has BatchNorm layers")
+    batch_stats = has_batch_stats(nets.generator) or has_batch_stats(nets.discriminator)
+    # auto: N processes must compute what one does; in one process BatchNorm already sees the whole batch.
+    sync = cfg.model.sync_bn if cfg.model.sync_bn != "auto" else batch_stats and backend.accelerator.num_processes > 1
+    if cfg.model.sync_bn is True and not batch_stats:
+        note("distgan: note: model.sync_bn=true but neither network has BatchNorm layers")
+    if cfg.model.sync_bn is False and batch_stats and backend.accelerator.num_processes > 1:
+        note(
+            "distgan: note: model.sync_bn=false: BatchNorm normalises each process's slice, so this run "
+            "differs from a one-process run with the same batch (model.sync_bn=auto keeps them equal)"
+        )
+    if sync:
         nets.generator = convert_sync_batchnorm(nets.generator, device)
         nets.discriminator = convert_sync_batchnorm(nets.discriminator, device)
     wanted = wants_channels_last(cfg.train.channels_last, device, nets.generator, nets.discriminator)

@@ -49,13 +49,17 @@ def test_two_processes_equal_one(tmp_path: Path, mnist_dir: Path, case: str):
 def test_sync_bn_makes_batchnorm_nets_world_size_independent(tmp_path: Path, mnist_dir: Path):
     bn = ["model.g_norm=batch", "model.d_norm=batch", "train.steps=6"]
     weights = {}
-    for name, processes, sync in (("one", 1, "true"), ("two_sync", 2, "true"), ("two_plain", 2, "false")):
+    stdout = {}
+    # auto (the default) syncs on two processes; one process has the whole batch anyway.
+    for name, processes, sync in (("one", 1, "true"), ("two_sync", 2, "auto"), ("two_plain", 2, "false")):
         out = tmp_path / name
         # (Without sync BN the running statistics differ between ranks, so only synced runs are checked.)
-        check = f"train.consistency_check_every={1 if sync == 'true' else 0}"
+        check = f"train.consistency_check_every={0 if sync == 'false' else 1}"
         result = launch(out, mnist_dir, processes, *bn, f"model.sync_bn={sync}", check)
         assert result.returncode == 0, outcome(result)
-        weights[name] = final_weights(out)
+        weights[name], stdout[name] = final_weights(out), result.stdout
+    assert "model.sync_bn=false: BatchNorm normalises each process's slice" in stdout["two_plain"]
+    assert "model.sync_bn" not in stdout["two_sync"]
     assert max_abs_diff(weights["one"], weights["two_sync"]) < 1e-5
     # Without it every rank normalizes by its own half batch, as the README says: not equivalent.
     assert max_abs_diff(weights["one"], weights["two_plain"]) > 1e-3
