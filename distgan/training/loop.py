@@ -121,6 +121,11 @@ class Trainer:
                 f"checkpoint {path} has no {checkpoint.STATE_FILE}: it was written by a distgan "
                 f"before 0.2; finish that run with the distgan that started it, or start a new output_dir"
             )
+        # The EMA file has G's keys whatever the backend; model_1 is D, prepared second (DDP only).
+        nets = {"G": (checkpoint.EMA_FILE, self.ema.generator), "D": ("model_1.safetensors", self.D_plain)}
+        mismatch = checkpoint.architecture_mismatch(path, nets)
+        if mismatch:
+            raise CheckpointError(mismatch)
         try:
             self.backend.load(path)
             self.ema.generator.load_state_dict(load_file(str(path / checkpoint.EMA_FILE)))  # copied to its device
