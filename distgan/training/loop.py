@@ -36,7 +36,7 @@ from distgan.training.preemption import PreemptionWatch
 from distgan.training.schedules import Schedules
 from distgan.training.speed import channels_last_images, compile_forward, eager_if
 from distgan.training.state import TrainState
-from distgan.training.tracking import start_tracking
+from distgan.training.tracking import check_tracker, start_tracking
 
 SAMPLE_GRID_SIZE = 64
 
@@ -59,6 +59,7 @@ class Trainer:
     ) -> None:
         if (generator is None) != (discriminator is None):
             raise ModelError("Trainer: give both generator= and discriminator=, or neither to build model.name")
+        check_tracker(cfg)
         self.cfg = cfg
         self.backend = backend = make_backend(cfg, accelerator)
         self.accelerator = acc = backend.accelerator
