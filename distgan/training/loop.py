@@ -90,7 +90,9 @@ class Trainer:
         self.schedules = Schedules(cfg, [backend.optimizers["g"], backend.optimizers["d"]], self.objective, self.ema)
         self.phases = training_phases(cfg.train.n_critic)
         self.state = TrainState()
-        self.guard = NonFiniteGuard(cfg.train.on_nonfinite, cfg.train.nonfinite_patience, acc.device)
+        self.guard = NonFiniteGuard(
+            cfg.train.on_nonfinite, cfg.train.nonfinite_patience, acc.device, fp16=acc.mixed_precision == "fp16"
+        )
         if resume_from is not None:
             self.load_checkpoint(resume_from)
             acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
