@@ -126,10 +126,9 @@ class Trainer:
             )
         # The EMA file has G's keys whatever the backend; model_1 is D, prepared second (DDP only).
         nets = {"G": (checkpoint.EMA_FILE, self.ema.generator), "D": ("model_1.safetensors", self.D_plain)}
-        mismatch = checkpoint.architecture_mismatch(path, nets)
-        if mismatch:
-            raise CheckpointError(mismatch)
         try:
+            if mismatch := checkpoint.architecture_mismatch(path, nets):
+                raise CheckpointError(mismatch)
             self.backend.load(path)
             self.ema.generator.load_state_dict(load_file(str(path / checkpoint.EMA_FILE)))  # copied to its device
             self.state.load_state_dict(json.loads((path / checkpoint.STATE_FILE).read_text()))
