@@ -96,3 +96,19 @@ def test_batch_must_divide_processes_times_accumulation():
     cfg.check_world(2)
     with pytest.raises(ConfigError, match=r"train.batch_size=12 .* 4 x 2: use a multiple of 8"):
         cfg.check_world(4)
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_presets_take_channels_from_the_data(preset: str, tmp_path: Path):
+    from PIL import Image
+
+    from distgan.data import build_dataset
+
+    folder = tmp_path / "rgb"
+    folder.mkdir()
+    for i in range(2):
+        Image.new("RGB", (20, 20), (200, 30 * i, 10)).save(folder / f"{i}.png")
+    rgb = load_config(preset, ["data.source=imagefolder", f"data.path={folder}", "data.resolution=16"])
+    assert build_dataset(rgb.data)[0]["image"].shape[0] == 3  # not turned grayscale by the preset
+    mnist = load_config(preset, ["data.source=mnist", "data.path=null", "data.resolution=16"])
+    assert build_dataset(mnist.data)[0]["image"].shape[0] == 1

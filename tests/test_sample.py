@@ -51,3 +51,14 @@ def test_bad_sources_are_one_line_errors(tmp_path: Path):
         sample(junk, 4)
     result = run_sample(str(tmp_path / "missing"), "--out", str(tmp_path / "x.png"))
     assert result.returncode == 2 and result.stderr.startswith("distgan: error: no generator weights")
+
+
+def test_cli_accepts_a_checkpoint_step_directory(tmp_path: Path, mnist_dir: Path):
+    run = train_in_process(tmp_path / "run", mnist_dir, "train.steps=2", "train.checkpoint_every=2")
+    step = run / "checkpoints" / "step_2"
+    out = tmp_path / "grid.png"
+    result = run_sample(f"{step}/", "--num", "4", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (2 * 18 + 2, 2 * 18 + 2)
+    # The checkpoint's EMA generator is the one the run ended with at that step.
+    assert np.array_equal(sample(step, 4, seed=1).numpy(), sample(run, 4, seed=1).numpy())

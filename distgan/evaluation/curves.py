@@ -25,11 +25,13 @@ def draw_curves(metrics: Path, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     rows = read_rows(metrics)
-    panels = [("losses", ["loss_d", "loss_g"]), ("D outputs (mean logits)", ["d_real", "d_fake"]), ("FID", ["fid"])]
+    panels = [("losses", ["loss_d", "loss_g"]), ("D outputs (mean logits)", ["d_real", "d_fake"])]
+    if any(r.get("fid") is not None for r in rows):  # evaluation off: no empty panel
+        panels.append(("FID", ["fid"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), constrained_layout=True)
     for ax, (title, keys) in zip(axes, panels):
         for key in keys:
-            points = [(r["kimg"], r[key]) for r in rows if key in r and "kimg" in r]
+            points = [(r["kimg"], r[key]) for r in rows if r.get(key) is not None and "kimg" in r]
             if points:
                 ax.plot(*zip(*points), marker="o" if key == "fid" else None, markersize=3, label=key)
         ax.set_title(title)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from safetensors import safe_open
+from torch import nn
 
 from distgan.errors import CheckpointError
 
@@ -84,6 +86,36 @@ def find_damage(path: Path) -> str | None:
     return None
 
 
+def architecture_mismatch(path: Path, networks: dict[str, tuple[str, nn.Module]]) -> str | None:
+    """A one-line refusal when the checkpoint's tensors do not have the networks' shapes, else None.
+
+    `networks` maps a name (G, D) to the checkpoint file holding its weights and the module
+    to compare with. Read before loading, because torch's own error is many lines and names neither network.
+    """
+    for name, (file, module) in networks.items():
+        if not (path / file).is_file():
+            continue  # a DeepSpeed checkpoint keeps D elsewhere; the damage check covers missing files
+        with safe_open(str(path / file), "pt") as saved:
+            stored = {key: list(saved.get_slice(key).get_shape()) for key in saved.keys()}
+        current = {key: list(value.shape) for key, value in module.state_dict().items()}
+        differing = [
+            f"{name} '{key}' is {_shape(stored.get(key))} in the checkpoint, {_shape(current.get(key))} now"
+            for key in [*current, *(k for k in stored if k not in current)]
+            if stored.get(key) != current.get(key)
+        ]
+        if differing:
+            more = f" (and {len(differing) - 1} more)" if len(differing) > 1 else ""
+            return (
+                f"checkpoint {path.name} does not fit the configured network: {differing[0]}{more}; "
+                f"resume with the config it was trained with or start a new output_dir"
+            )
+    return None
+
+
+def _shape(shape: list[int] | None) -> str:
+    return "absent" if shape is None else "[" + ",".join(map(str, shape)) + "]"
+
+
 def resolve_resume(resume: str, root: Path) -> Path | None:
     """`auto`: newest intact checkpoint or None; `never`: None; else that directory, if intact.
 
@@ -100,14 +132,16 @@ def resolve_resume(resume: str, root: Path) -> Path | None:
             )
         return None
     if resume == "auto":
+        newest_damage = None
         for candidate in reversed(found):
             damage = find_damage(candidate)
             if damage is None:
                 return candidate
             warnings.warn(f"skipping damaged checkpoint {candidate}: {damage}", stacklevel=2)
+            newest_damage = newest_damage or f"{candidate.name}: {damage}"
         if found:  # starting over would prune them and rewrite the run's metrics
             raise CheckpointError(
-                f"every checkpoint in {root} is damaged (newest: {damage}); move {root} away to start over"
+                f"every checkpoint in {root} is damaged (newest, {newest_damage}); move {root} away to start over"
             )
         return None
     path = Path(resume).expanduser()

@@ -36,7 +36,7 @@ from distgan.training.preemption import PreemptionWatch
 from distgan.training.schedules import Schedules
 from distgan.training.speed import channels_last_images, compile_forward, eager_if
 from distgan.training.state import TrainState
-from distgan.training.tracking import start_tracking
+from distgan.training.tracking import check_tracker, start_tracking
 
 SAMPLE_GRID_SIZE = 64
 
@@ -59,6 +59,7 @@ class Trainer:
     ) -> None:
         if (generator is None) != (discriminator is None):
             raise ModelError("Trainer: give both generator= and discriminator=, or neither to build model.name")
+        check_tracker(cfg)
         self.cfg = cfg
         self.backend = backend = make_backend(cfg, accelerator)
         self.accelerator = acc = backend.accelerator
@@ -91,7 +92,9 @@ class Trainer:
         self.schedules = Schedules(cfg, [backend.optimizers["g"], backend.optimizers["d"]], self.objective, self.ema)
         self.phases = training_phases(cfg.train.n_critic)
         self.state = TrainState()
-        self.guard = NonFiniteGuard(cfg.train.on_nonfinite, cfg.train.nonfinite_patience, acc.device)
+        self.guard = NonFiniteGuard(
+            cfg.train.on_nonfinite, cfg.train.nonfinite_patience, acc.device, fp16=acc.mixed_precision == "fp16"
+        )
         if resume_from is not None:
             self.load_checkpoint(resume_from)
             acc.print(f"distgan: resumed from {resume_from} at step {self.state.step}")
@@ -129,7 +132,11 @@ class Trainer:
                 f"checkpoint {path} has no {checkpoint.STATE_FILE}: it was written by a distgan "
                 f"before 0.2; finish that run with the distgan that started it, or start a new output_dir"
             )
+        # The EMA file has G's keys whatever the backend; model_1 is D, prepared second (DDP only).
+        nets = {"G": (checkpoint.EMA_FILE, self.ema.generator), "D": ("model_1.safetensors", self.D_plain)}
         try:
+            if mismatch := checkpoint.architecture_mismatch(path, nets):
+                raise CheckpointError(mismatch)
             self.backend.load(path)
             self.ema.generator.load_state_dict(load_file(str(path / checkpoint.EMA_FILE)))  # copied to its device
             self.state.load_state_dict(json.loads((path / checkpoint.STATE_FILE).read_text()))

@@ -33,9 +33,10 @@ class Verdict:
 class NonFiniteGuard:
     PHASES = ("d", "g")
 
-    def __init__(self, policy: Policy, patience: int, device: torch.device) -> None:
+    def __init__(self, policy: Policy, patience: int, device: torch.device, fp16: bool = False) -> None:
         self.policy = policy
         self.patience = patience
+        self.fp16 = fp16  # only then can a skip be a loss-scale overflow, worth naming
         self._nonfinite = torch.zeros(2, device=device)
         self._overflows = torch.zeros(2, device=device)
         self._consecutive = torch.zeros((), device=device)
@@ -85,7 +86,8 @@ class NonFiniteGuard:
             verdict.action, verdict.reason = "stop", f"non-finite loss or gradients in {phases}"
         elif consecutive >= self.patience:
             verdict.action = "rollback" if self.policy == "rollback" else "stop"
-            verdict.reason = f"{consecutive} consecutive steps skipped for non-finite values or fp16 overflow"
+            causes = "non-finite values or fp16 overflow" if self.fp16 else "non-finite values"
+            verdict.reason = f"{consecutive} consecutive steps skipped for {causes}"
         return verdict
 
     def reset_consecutive(self) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 import warnings
@@ -14,7 +15,19 @@ from typing import Any
 from accelerate import Accelerator
 
 from distgan.config import Config
+from distgan.errors import DistganError
 from distgan.training.state import TrainState
+
+
+def check_tracker(cfg: Config) -> None:
+    """Refuses a tracker whose package is not installed, before any work: accelerate would only
+    warn and the run would log to no tracker at all."""
+    if cfg.tracker == "none":
+        return
+    try:
+        importlib.import_module(cfg.tracker)
+    except ImportError as err:
+        raise DistganError(f"tracker={cfg.tracker} needs the {cfg.tracker} package: pip install {cfg.tracker}") from err
 
 
 def start_tracking(accelerator: Accelerator, cfg: Config, state: TrainState) -> None:

@@ -10,6 +10,7 @@ import torch
 
 from distgan.errors import NonFiniteError
 from distgan.training.checkpoint import STATE_FILE
+from distgan.training.nonfinite import NonFiniteGuard
 from tests.training.helpers import final_weights, launch, max_abs_diff, outcome, train_in_process
 
 POISON = "model.name=tests.training.poison_nets:PoisonedGAN"
@@ -124,9 +125,9 @@ def test_skip_gives_up_after_patience_consecutive_steps(tmp_path: Path, mnist_di
     calls = ", ".join(str(d_call(s)) for s in range(2, 9))
     with pytest.raises(
         NonFiniteError,
-        match=r"3 consecutive steps skipped .* at step 4 \(train.on_nonfinite=skip\); "
+        match=r"3 consecutive steps skipped for non-finite values at step 4 \(train.on_nonfinite=skip\); "
         r"no checkpoint to roll back to yet",
-    ):
+    ) as caught:
         train_in_process(
             tmp_path / "run",
             mnist_dir,
@@ -136,6 +137,19 @@ def test_skip_gives_up_after_patience_consecutive_steps(tmp_path: Path, mnist_di
             "train.nonfinite_patience=3",
             "train.steps=8",
         )
+    assert "fp16" not in str(caught.value)  # an fp32 run has no loss scale to overflow
+
+
+def test_overflow_is_named_only_in_fp16():
+    from accelerate import Accelerator
+
+    for fp16, named in ((False, False), (True, True)):
+        guard = NonFiniteGuard("skip", 1, torch.device("cpu"), fp16=fp16)
+        guard.record("d", torch.ones(()), scaled=fp16)
+        guard.end_step()
+        verdict = guard.verdict(Accelerator(cpu=True))
+        assert verdict.action == "stop"
+        assert ("fp16 overflow" in verdict.reason) is named, verdict.reason
 
 
 def test_rollback_without_a_checkpoint_stops(tmp_path: Path, mnist_dir: Path):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.training.helpers import launch, outcome, train_in_process
+from tests.training.helpers import REPO, TINY, launch, outcome, train_in_process
 
 
 @pytest.mark.slow
@@ -60,3 +63,21 @@ def test_unreachable_wandb_server_falls_back_offline(tmp_path: Path, mnist_dir: 
     assert "W&B could not start" in result.stderr
     assert (out / "final" / "generator_ema.safetensors").is_file()
     assert b"loss_d" in _offline_records(out)
+
+
+@pytest.mark.parametrize("tracker", ["tensorboard", "wandb"])
+def test_tracker_without_its_package_is_one_line_before_any_work(tmp_path: Path, mnist_dir: Path, tracker: str):
+    # A module of the tracker's name first on the path makes its import fail for real.
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / f"{tracker}.py").write_text(f"raise ImportError('no module named {tracker}')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(REPO)]), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "distgan.train", *TINY, f"output_dir={out}", f"data.path={mnist_dir}"]
+    result = subprocess.run(
+        [*cmd, f"tracker={tracker}", "train.steps=1"], capture_output=True, text=True, timeout=120, env=env, cwd=REPO
+    )
+    assert result.returncode == 2, outcome(result)
+    expected = f"distgan: error: tracker={tracker} needs the {tracker} package: pip install {tracker}\n"
+    assert result.stderr.endswith(expected), outcome(result)
+    assert not out.exists()  # refused before any work
