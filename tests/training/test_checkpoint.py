@@ -12,20 +12,25 @@ from tests.training.helpers import reset_accelerate, tiny_config, train_in_proce
 
 
 @pytest.mark.parametrize(
-    ("override", "expected"),
+    ("wider", "expected"),
     [
-        ("model.g_width=16", r"G '[\w.]+' is \[\d+(,\d+)*\] in the checkpoint, \[\d+(,\d+)*\] now"),
-        ("model.d_width=16", r"D '[\w.]+' is \[\d+(,\d+)*\] in the checkpoint, \[\d+(,\d+)*\] now"),
+        ("g_width", r"G '[\w.]+' is \[\d+(,\d+)*\] in the checkpoint, \[\d+(,\d+)*\] now"),
+        ("d_width", r"D '[\w.]+' is \[\d+(,\d+)*\] in the checkpoint, \[\d+(,\d+)*\] now"),
     ],
 )
-def test_resume_with_another_width_names_the_tensor_and_both_shapes(tmp_path, mnist_dir, override, expected):
+def test_resume_with_another_width_names_the_tensor_and_both_shapes(tmp_path, mnist_dir, wider, expected):
+    """The same config, other networks: a user's network code that changed between two starts
+    (a changed config is refused before this, see test_run_config.py)."""
+    from distgan.models import build_models
     from distgan.training.loop import Trainer
 
     out = tmp_path / "run"
     train_in_process(out, mnist_dir, "train.steps=1", "train.checkpoint_every=1")
     reset_accelerate()
+    cfg = tiny_config(out, mnist_dir, "train.steps=2")
+    nets = build_models(cfg.model.model_copy(update={wider: 16}), channels=1, resolution=cfg.data.resolution)
     with pytest.raises(CheckpointError) as caught:
-        Trainer(tiny_config(out, mnist_dir, "train.steps=2", override))
+        Trainer(cfg, generator=nets.generator, discriminator=nets.discriminator)
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("checkpoint step_1 does not fit the configured network: ")
