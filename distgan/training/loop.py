@@ -31,6 +31,7 @@ from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.networks import networks_to_train
 from distgan.training.noise import GlobalNoise, mix_seed
 from distgan.training.nonfinite import NonFiniteGuard
+from distgan.training.output_dir import check_free_space, check_writable, checkpoint_bytes
 from distgan.training.phases import Phase, training_phases
 from distgan.training.preemption import PreemptionWatch
 from distgan.training.schedules import Schedules
@@ -68,6 +69,7 @@ class Trainer:
         resume_from = checkpoint.resolve_resume(cfg.train.resume, self.checkpoint_root)
         # Before anything is built or written: a changed experiment never relabels this run.
         self.config_changes = run_config.check_continuation(cfg, self.out, resume_from)
+        check_writable(acc, self.out)
         if resume_from is not None:
             backend.accept_checkpoint(resume_from)
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
@@ -78,6 +80,7 @@ class Trainer:
             cfg, backend, self.channels, self.resolution, generator, discriminator
         )
         self.z_dim = nets.z_dim
+        check_free_space(acc, self.out, checkpoint_bytes(nets.generator, nets.discriminator))
         opt_g = opt_g or make_optimizer(nets.generator, cfg.optim.g, acc.device)
         opt_d = opt_d or make_optimizer(nets.discriminator, cfg.optim.d, acc.device)
         backend.prepare(nets.generator, nets.discriminator, opt_g, opt_d)

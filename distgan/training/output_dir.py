@@ -1,0 +1,75 @@
+"""The output directory, checked before any work: writable, with room for what the run writes.
+
+A read-only or full `output_dir` would otherwise be found at the first sample grid or the
+first checkpoint, after minutes or hours of training. Both checks run on the main process
+(the only writer besides checkpoint shards) and every rank learns the verdict, so all stop
+together with the same one line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from distgan.errors import DistganError
+
+# Beside a checkpoint: final/ (G, EMA G, D), the sample grids, metrics and curves.
+SLACK_BYTES = 64 << 20
+
+
+class OutputDirError(DistganError):
+    """The output directory cannot take what the run will write."""
+
+
+def _agree(accelerator: Accelerator, problem: str | None) -> None:
+    """Raises on every rank when the main process found a problem (its message there)."""
+    if accelerator.num_processes > 1:
+        flag = torch.tensor([0 if problem is None else 1], device=accelerator.device)
+        if int(accelerator.reduce(flag, reduction="sum").item()) == 0:
+            return
+        raise OutputDirError(problem or "the main process cannot write output_dir (its error says why)")
+    if problem is not None:
+        raise OutputDirError(problem)
+
+
+def check_writable(accelerator: Accelerator, out: Path) -> None:
+    """Creates `out` and writes, syncs and removes a probe file in it (main process)."""
+    problem = None
+    if accelerator.is_main_process:
+        probe = out / f".distgan-write-test-{uuid.uuid4().hex[:8]}"
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with open(probe, "wb") as handle:
+                handle.write(b"distgan")
+                os.fsync(handle.fileno())
+            probe.unlink()
+        except OSError as err:
+            reason = err.strerror or type(err).__name__
+            problem = f"output_dir={out} cannot be written ({reason}): choose a writable output_dir=DIR"
+    _agree(accelerator, problem)
+
+
+def checkpoint_bytes(*networks: nn.Module, optimizer_moments: int = 2) -> int:
+    """One checkpoint's size, estimated from the networks: fp32 weights, Adam's two moments
+    per trained network, and the EMA generator (the first network)."""
+    sizes = [sum(t.numel() * 4 for t in [*net.parameters(), *net.buffers()]) for net in networks]
+    return sum(sizes) * (1 + optimizer_moments) + (sizes[0] if sizes else 0)
+
+
+def check_free_space(accelerator: Accelerator, out: Path, needed: int) -> None:
+    """Refuses to start when `out` has less free space than one checkpoint and the slack."""
+    problem = None
+    if accelerator.is_main_process:
+        free = shutil.disk_usage(out).free
+        if free < needed + SLACK_BYTES:
+            problem = (
+                f"output_dir={out} has {free / 2**20:.0f} MiB free, and one checkpoint with the final weights "
+                f"needs about {(needed + SLACK_BYTES) / 2**20:.0f} MiB: free some space or choose another output_dir"
+            )
+    _agree(accelerator, problem)

@@ -1,0 +1,70 @@
+"""The output directory is checked before work: writable, with room for a checkpoint."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from distgan.training.output_dir import checkpoint_bytes
+from tests.training.helpers import REPO, TINY, outcome
+
+
+@contextmanager
+def tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A real small or read-only file system (root can write through any permission bits)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a read-only or full output_dir is emulated with a tmpfs mount, which needs root")
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"this machine refuses a tmpfs mount ({mounted.stderr.decode().strip()})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def train_cli(out: Path, data: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "distgan.train", *TINY, f"output_dir={out}", f"data.path={data}", *overrides],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=120,
+    )
+
+
+def test_read_only_output_dir_is_one_line_before_work(tmp_path: Path, mnist_dir: Path):
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as disk:
+        result = train_cli(disk / "run", mnist_dir, "train.steps=2")
+    assert result.returncode == 2, outcome(result)
+    lines = result.stderr.strip().splitlines()
+    assert (
+        lines[-1].startswith("distgan: error: output_dir=") and "cannot be written (Read-only file system)" in lines[-1]
+    )
+    assert "Traceback" not in result.stderr
+    assert "distgan: data:" not in result.stdout  # refused before the data was read
+
+
+def test_full_output_dir_is_one_line_before_work(tmp_path: Path, mnist_dir: Path):
+    with tmpfs(tmp_path / "small", "size=1m") as disk:
+        result = train_cli(disk / "run", mnist_dir, "train.steps=2")
+        leftover = sorted(p.name for p in (disk / "run").iterdir())
+    assert result.returncode == 2, outcome(result)
+    assert "MiB free, and one checkpoint with the final weights needs about" in result.stderr, outcome(result)
+    assert leftover == []  # nothing written: no config, no metrics, no probe file
+
+
+def test_checkpoint_estimate_counts_weights_moments_and_ema():
+    import torch
+
+    g, d = torch.nn.Linear(10, 10), torch.nn.Linear(10, 1)  # 110 and 11 parameters
+    assert checkpoint_bytes(g, d) == (110 + 11) * 4 * 3 + 110 * 4
