@@ -15,7 +15,7 @@ from torch import nn
 from distgan.config import Config
 from distgan.evaluation.curves import draw_curves
 from distgan.evaluation.evaluator import Evaluator
-from distgan.training.hooks import Hook, Outcome, Stopwatch, when_enabled
+from distgan.training.hooks import Hook, Outcome, Stopwatch, when_enabled, writing
 from distgan.training.metrics import JsonlLog
 from distgan.training.state import TrainState
 from distgan.training.tracking import log_scalars
@@ -25,6 +25,8 @@ BEST_DIR = "final/best"
 
 class TrainingEvaluation(Hook):
     """FID/KID (and IS) of the EMA generator every `eval.every` steps and at the last one."""
+
+    writes_files = True  # the row, curves.png and final/best on the main process
 
     def __init__(
         self,
@@ -57,7 +59,8 @@ class TrainingEvaluation(Hook):
         row = {"step": step, "kimg": self.state.data_position / 1000, **result}
         if self.log is not None:
             self.log.write(row)
-            draw_curves(self.log.path, self.out / "curves.png")
+            with writing(self.out / "curves.png"):
+                draw_curves(self.log.path, self.out / "curves.png")
         log_scalars(self.accelerator, row, step)
         if result["fid"] < self.best_fid:  # the same decision on every rank: the result was broadcast
             self.best_fid = result["fid"]

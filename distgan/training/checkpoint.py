@@ -171,12 +171,12 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     write = write or (lambda directory: accelerator.save_state(directory, safe_serialization=True))
     error = _attempt(lambda: write(str(tmp)))
-    if _all_ranks_ok(accelerator, error is None):
+    if all_ranks_ok(accelerator, error is None):
         if accelerator.is_main_process:
             error = _attempt(lambda: _seal(tmp, final, root))
     elif error is None:
         error = "another process could not write its part"
-    if not _all_ranks_ok(accelerator, error is None):
+    if not all_ranks_ok(accelerator, error is None):
         previous = list_checkpoints(root)
         # torch.save reports a full disk as "unexpected pos"; the free space says what happened.
         full = _disk_full_note(root, previous[-1] if previous else None)
@@ -205,7 +205,7 @@ def _attempt(write: Callable[[], object]) -> str | None:
     return None
 
 
-def _all_ranks_ok(accelerator: Accelerator, ok: bool) -> bool:
+def all_ranks_ok(accelerator: Accelerator, ok: bool) -> bool:
     # A collective: every rank learns whether every rank succeeded, so none waits for a dead one.
     if accelerator.num_processes == 1:
         return ok

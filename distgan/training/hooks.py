@@ -11,7 +11,8 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -21,9 +22,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from distgan.config import TrainConfig
-from distgan.errors import NonFiniteError
+from distgan.errors import CheckpointError, DistganError, NonFiniteError
 from distgan.evaluation.curves import draw_curves
-from distgan.training.checkpoint import checkpoint_step, list_checkpoints
+from distgan.training.checkpoint import all_ranks_ok, checkpoint_step, list_checkpoints
 from distgan.training.consistency import check_ranks_agree
 from distgan.training.metrics import DeviceMeter, JsonlLog
 from distgan.training.nonfinite import NonFiniteGuard, Verdict
@@ -48,6 +49,11 @@ def when_enabled(interval: int, step: int, last: bool) -> bool:
 
 
 class Hook:
+    # Writes files on the main process alone (metrics, grids, curves, evaluations): an OSError
+    # there is noted instead of raised, so the other ranks are not left waiting in a collective,
+    # and `StopOnWriteFailure` stops every rank together.
+    writes_files = False
+
     def due(self, step: int, last: bool) -> bool:
         raise NotImplementedError
 
@@ -55,10 +61,42 @@ class Hook:
         raise NotImplementedError
 
 
-def run_due(hooks: list[Hook], step: int, last: bool) -> Outcome:
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Names `path` in an OSError that does not (image and plot writers often do not)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+
+
+class WriteFailures:
+    """The first failed write of the run, as one line (main process)."""
+
+    def __init__(self) -> None:
+        self.first: str | None = None
+
+    def note(self, hook: Hook, err: OSError) -> None:
+        if self.first is None:
+            where = f" {err.filename}" if err.filename else ""
+            self.first = f"could not write{where} ({err.strerror or type(err).__name__}, in {type(hook).__name__})"
+
+
+def run_due(hooks: list[Hook], step: int, last: bool, failures: WriteFailures | None = None) -> Outcome:
     """Runs the due hooks in order until one restarts the step or stops the run."""
     for hook in hooks:
-        if hook.due(step, last) and (outcome := hook(step, last)) is not None:
+        if not hook.due(step, last):
+            continue
+        try:
+            outcome = hook(step, last)
+        except OSError as err:
+            if failures is None or not hook.writes_files:
+                raise
+            failures.note(hook, err)
+            continue
+        if outcome is not None:
             return outcome
     return None
 
@@ -104,6 +142,8 @@ class NonFiniteCheck(Hook):
     """Judges the skipped steps before every log row and every checkpoint (a checkpoint never
     holds a step not yet judged); rolls back or stops as `train.on_nonfinite` says, identically on
     every rank (the verdict is reduced over all of them)."""
+
+    writes_files = True  # the rollback row
 
     def __init__(
         self,
@@ -159,6 +199,8 @@ class NonFiniteCheck(Hook):
 
 class LogMetrics(Hook):
     """A metrics.jsonl row, the tracker's scalars and the progress bar's numbers."""
+
+    writes_files = True
 
     def __init__(
         self,
@@ -241,6 +283,8 @@ class SampleGrid(Hook):
     drawn on the main process only: the EMA copy is a plain module, so no DDP collective runs,
     which on one rank alone would hang."""
 
+    writes_files = True
+
     def __init__(
         self, every: int, accelerator: Accelerator, generator_ema: nn.Module, z: Tensor, out: Path, log: JsonlLog | None
     ) -> None:
@@ -260,10 +304,13 @@ class SampleGrid(Hook):
         if self.accelerator.is_main_process:
             with torch.no_grad():
                 images = self.generator(self.z)
-            path = save_image_grid(images, self.out / "samples" / f"step_{step}.png")
+            path = self.out / "samples" / f"step_{step}.png"
+            with writing(path):
+                save_image_grid(images, path)
             log_sample_grid(self.accelerator, path, step)
             if self.log is not None and self.log.path.is_file():
-                draw_curves(self.log.path, self.out / "curves.png")
+                with writing(self.out / "curves.png"):
+                    draw_curves(self.log.path, self.out / "curves.png")
         return None
 
 
@@ -304,3 +351,43 @@ class Preemption(Hook):
                 flush=True,
             )
         return STOP
+
+
+class StopOnWriteFailure(Hook):
+    """After the steps where a file-writing hook ran: if the main process could not write, every
+    rank checkpoints this step (when it can) and stops with one line. Its one collective runs
+    only on those steps, which already hold a host sync (the log row)."""
+
+    def __init__(
+        self,
+        failures: WriteFailures,
+        writers: list[Hook],
+        accelerator: Accelerator,
+        nonfinite: NonFiniteCheck,
+        checkpointing: Checkpointing,
+    ) -> None:
+        self.failures, self.writers, self.accelerator = failures, writers, accelerator
+        self.nonfinite, self.checkpointing = nonfinite, checkpointing
+
+    def due(self, step: int, last: bool) -> bool:
+        return any(writer.due(step, last) for writer in self.writers)
+
+    def __call__(self, step: int, last: bool) -> Outcome:
+        if all_ranks_ok(self.accelerator, self.failures.first is None):
+            return None
+        if self.checkpointing.saved_step == step:
+            saved = f"checkpoint step_{step} holds this step"
+        elif self.nonfinite.guard.verdict(self.accelerator).action != "continue":
+            saved = "this step is not checkpointed (non-finite values pending)"
+        else:
+            try:
+                self.checkpointing(step, last)
+                saved = f"checkpoint step_{step} written"
+            except CheckpointError:
+                newest = list_checkpoints(self.checkpointing.root)
+                kept = newest[-1].name if newest else "none"
+                saved = f"no checkpoint of this step could be written either (newest: {kept})"
+        raise DistganError(
+            f"stopped at step {step}: {self.failures.first or 'the main process could not write its outputs'}; "
+            f"{saved}; free space or fix output_dir, then run the same command to resume"
+        )

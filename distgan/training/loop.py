@@ -236,16 +236,22 @@ class Trainer:
         samples = hooks.SampleGrid(train.sample_every, acc, self.ema.generator, self.sample_z, self.out, self.log)
         evaluation = [self.evaluation] if self.evaluation else []
         preemption = hooks.Preemption(watch, acc, nonfinite, checkpointing)
-        run_hooks = [progress, nonfinite, log, consistency, samples, *evaluation, checkpointing, preemption]
+        failures = hooks.WriteFailures()
+        writers = [nonfinite, log, samples, *evaluation]
+        stop_on_write_failure = hooks.StopOnWriteFailure(failures, writers, acc, nonfinite, checkpointing)
+        run_hooks = [
+            *(progress, nonfinite, log, consistency, samples, *evaluation, checkpointing),
+            *(stop_on_write_failure, preemption),
+        ]
         while state.step < train.steps:
             last = state.step + 1 == train.steps
             self.train_step(want_grad_norms=log.due(state.step + 1, last))
-            if hooks.run_due(run_hooks, state.step, last) == hooks.STOP:
+            if hooks.run_due(run_hooks, state.step, last, failures) == hooks.STOP:
                 progress.close()
                 return self.out
         watch.close()
         progress.close()
-        self.save_final()
+        self._save_final_or_stop()
         for tracker in acc.trackers:
             tracker.finish()
         # Not end_training(): it leaves the process group while DDP still holds it; the caller
@@ -264,6 +270,20 @@ class Trainer:
         self.clock.restart(self.state.data_position)
         self._start_streams()
         return rollbacks
+
+    def _save_final_or_stop(self) -> None:
+        """final/ at the end of the run; a failed write stops every rank with one line (the last
+        checkpoint holds the run, and the same command writes final/ again)."""
+        error = None
+        try:
+            self.save_final()
+        except OSError as err:
+            error = f"could not write {err.filename or self.out / 'final'} ({err.strerror or type(err).__name__})"
+        if not checkpoint.all_ranks_ok(self.accelerator, error is None):
+            raise DistganError(
+                f"{error or 'the main process could not write final/'} at step {self.state.step}; the newest "
+                f"checkpoint holds the run: free space or fix output_dir, then run the same command to write final/"
+            )
 
     def save_final(self, final: Path | None = None) -> None:
         """G, EMA G and D as safetensors into `final` (default `<output_dir>/final`). Call on every rank."""

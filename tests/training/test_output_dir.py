@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from distgan.training.output_dir import checkpoint_bytes
-from tests.training.helpers import REPO, TINY, outcome
+from tests.training.helpers import REPO, TINY, launch, outcome
 
 
 @contextmanager
@@ -68,3 +68,27 @@ def test_checkpoint_estimate_counts_weights_moments_and_ema():
 
     g, d = torch.nn.Linear(10, 10), torch.nn.Linear(10, 1)  # 110 and 11 parameters
     assert checkpoint_bytes(g, d) == (110 + 11) * 4 * 3 + 110 * 4
+
+
+@pytest.mark.parametrize("processes", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_a_write_failing_mid_run_checkpoints_and_stops_every_rank_with_one_line(
+    tmp_path: Path, mnist_dir: Path, processes: int
+):
+    """samples/ on a full file system: the grid at step 2 fails on the main process; every rank
+    checkpoints step 2 and stops (none waits in a collective), and the same command resumes."""
+    out = tmp_path / "run"
+    (out / "samples").mkdir(parents=True)
+    overrides = ["train.steps=4", "train.sample_every=2", "train.checkpoint_every=0"]
+    (out / "samples").rmdir()
+    with tmpfs(out / "samples", "size=4k") as samples:
+        (samples / "filler").write_bytes(b"x" * 4096)
+        stopped = launch(out, mnist_dir, processes, *overrides, timeout=180)
+    assert stopped.returncode != 0, outcome(stopped)
+    errors = [line for line in stopped.stderr.splitlines() if line.startswith("distgan: error:")]
+    assert len(errors) == 1, outcome(stopped)
+    assert "stopped at step 2: could not write" in errors[0] and "step_2.png" in errors[0], errors[0]
+    assert "checkpoint step_2 written" in errors[0] and "run the same command to resume" in errors[0]
+    assert (out / "checkpoints" / "step_2").is_dir()
+    resumed = launch(out, mnist_dir, processes, *overrides, timeout=180)
+    assert resumed.returncode == 0 and "at step 2" in resumed.stdout, outcome(resumed)
+    assert (out / "samples" / "step_4.png").is_file()
