@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,8 +123,17 @@ def training_pid(rank: int, cmdline_has: str, env: dict[str, str] | None = None)
 
 
 def outcome(result: subprocess.CompletedProcess) -> str:
-    """The end of a launch's output, for assertion messages."""
-    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-1500:]}\n--- stderr ---\n{result.stderr[-2500:]}"
+    """The end of a launch's output, for assertion messages, after every rank's error line: the
+    tail alone can hold one rank's traceback and the launcher's while cutting another rank's."""
+    errors = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("distgan: error:") or re.match(r"^(\[rank\d+\]: )?[\w.]*(Error|Exception)\b.*:", line)
+    ]
+    return (
+        f"exit {result.returncode}\n--- every error line ---\n" + "\n".join(errors[-20:]) + "\n"
+        f"--- stdout ---\n{result.stdout[-1500:]}\n--- stderr ---\n{result.stderr[-2500:]}"
+    )
 
 
 def final_weights(out: Path) -> dict[str, torch.Tensor]:
