@@ -92,3 +92,77 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path, 
     assert [p.name for p in list_checkpoints(out / "checkpoints")] == [f"step_{stopped}"]
     assert find_damage(out / "checkpoints" / f"step_{stopped}") is None
     assert json.loads(metrics.read_text().splitlines()[-1])["step"] <= stopped
+
+
+def _train_command(out: Path, data: Path, *overrides: str) -> list[str]:
+    """`python -m distgan.train ...` as a user runs it in a terminal."""
+    import sys
+
+    from tests.training.helpers import TINY
+
+    return [sys.executable, "-m", "distgan.train", *TINY, f"output_dir={out}", f"data.path={data}", *overrides]
+
+
+def _quiet_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **extra}
+    env.pop("SLURM_JOB_ID", None)
+    return env
+
+
+def _wait_for_steps(out: Path, steps: int, process) -> None:
+    metrics, deadline = out / "metrics.jsonl", time.monotonic() + 120
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= steps):
+        assert time.monotonic() < deadline and process.poll() is None, f"training did not reach step {steps}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("sig", ["INT", "HUP"])
+def test_ctrl_c_and_hangup_checkpoint_the_step_and_resume_exactly(tmp_path: Path, mnist_dir: Path, sig: str):
+    """Ctrl-C (SIGINT) or SIGHUP at step 60+ of a run checkpointing every 50: a checkpoint of the
+    step it stopped at, exit 0, and the same command resumes to weights bit-identical to a run
+    that was never stopped."""
+    import subprocess
+
+    import torch
+
+    from tests.training.helpers import REPO, final_weights
+
+    out, every = tmp_path / "run", "train.checkpoint_every=50"
+    run = subprocess.Popen(
+        _train_command(out, mnist_dir, "train.steps=100000", every),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_quiet_env(),
+        cwd=REPO,
+    )
+    try:
+        _wait_for_steps(out, 60, run)
+        run.send_signal(getattr(signal, f"SIG{sig}"))
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 0, stderr[-3000:]
+    stopped = int(stdout.split("stopped at step ")[1].split()[0])
+    assert stopped >= 60
+    checkpoints = list_checkpoints(out / "checkpoints")
+    newest = checkpoints[-1]
+    assert [p.name for p in checkpoints] == ["step_50", f"step_{stopped}"] and find_damage(newest) is None
+    assert f"on SIG{sig}: checkpoint {newest} written; not requeued (SIG{sig}); run the same command" in stdout
+    assert ("Ctrl-C again aborts" in stderr) == (sig == "INT"), stderr[-3000:]
+    runs = {
+        path: subprocess.Popen(
+            _train_command(path, mnist_dir, f"train.steps={stopped + 10}", every),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_quiet_env(),
+            cwd=REPO,
+        )
+        for path in (out, tmp_path / "whole")  # the same command resumes; a run never stopped
+    }
+    logs = {path: process.communicate(timeout=120) for path, process in runs.items()}
+    assert all(process.returncode == 0 for process in runs.values()), logs
+    assert f"resumed from {newest} at step {stopped}" in logs[out][0]
+    a, b = final_weights(out), final_weights(tmp_path / "whole")
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
