@@ -166,3 +166,48 @@ def test_ctrl_c_and_hangup_checkpoint_the_step_and_resume_exactly(tmp_path: Path
     assert f"resumed from {newest} at step {stopped}" in logs[out][0]
     a, b = final_weights(out), final_weights(tmp_path / "whole")
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+
+
+def test_a_second_ctrl_c_aborts_at_once_without_saving(tmp_path: Path, mnist_dir: Path):
+    """The run is held inside a step (tests/training/holding_nets.py), so the first Ctrl-C cannot
+    reach its checkpoint; a second one a second later exits 130 with one line, no traceback."""
+    import subprocess
+
+    from tests.training.helpers import REPO
+
+    out, hold = tmp_path / "run", tmp_path / "hold"
+    model = "model.name=tests.training.holding_nets:HoldingGAN"
+    log = (tmp_path / "stderr").open("w+")
+    run = subprocess.Popen(
+        _train_command(out, mnist_dir, "train.steps=100000", "train.checkpoint_every=50", model),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+        env=_quiet_env(DISTGAN_TEST_HOLD=str(hold)),
+        cwd=REPO,
+    )
+    try:
+        _wait_for_steps(out, 55, run)
+        hold.touch()
+        deadline = time.monotonic() + 60
+        while not hold.with_suffix(".held").exists():
+            assert time.monotonic() < deadline and run.poll() is None, "the run was not held"
+            time.sleep(0.02)
+        run.send_signal(signal.SIGINT)
+        while "Ctrl-C again aborts" not in (tmp_path / "stderr").read_text():
+            assert time.monotonic() < deadline and run.poll() is None, "no word on the first Ctrl-C"
+            time.sleep(0.02)
+        time.sleep(1.5)  # past the window in which a SIGINT is torchrun's copy of the first
+        run.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        run.wait(timeout=30)
+        waited = time.monotonic() - sent
+    finally:
+        run.kill()
+        log.close()
+    stderr = (tmp_path / "stderr").read_text()
+    assert run.returncode == 130, stderr[-3000:]
+    assert waited < 5 and "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if "Ctrl-C" in line]
+    assert len(lines) == 2 and lines[1].startswith("distgan: aborted by a second Ctrl-C, not saved"), stderr[-3000:]
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step_50"]
