@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from types import FrameType
 
 import torch
@@ -25,9 +24,7 @@ from accelerate import Accelerator
 
 REQUEUE_SIGNAL_ENV = "DISTGAN_REQUEUE_SIGNAL"
 REQUEUE_ENV = "DISTGAN_REQUEUE"
-# torchrun's agent forwards the terminal's SIGINT to workers that got it from the terminal too:
-# a SIGINT this soon after the first is that copy, not a second Ctrl-C.
-SAME_CTRL_C_S = 1.0
+UNDER_TORCHRUN = "TORCHELASTIC_RUN_ID" in os.environ  # accelerate launch's multi-process launcher
 ABORTED = "distgan: aborted by a second Ctrl-C, not saved; run the same command to resume from the newest checkpoint"
 INTERRUPTED = "distgan: interrupted outside the training steps, nothing saved; run the same command to resume"
 
@@ -58,7 +55,7 @@ class PreemptionWatch:
         stopping = [s for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM) if s != self.requeue_signal]
         self._codes: list[signal.Signals | None] = [None, *stopping, self.requeue_signal]
         self.received: signal.Signals | None = None
-        self._first_ctrl_c: float | None = None
+        self._ctrl_c = False
         # DataLoader workers are forked with these handlers installed; only this pid acts.
         self._owner_pid = os.getpid()
         self._previous = {}
@@ -77,19 +74,21 @@ class PreemptionWatch:
         sig = signal.Signals(signum)
         if sig == signal.SIGINT and sig != self.requeue_signal:
             self._on_ctrl_c()
+        elif sig == signal.SIGTERM and self._ctrl_c and UNDER_TORCHRUN:
+            # torchrun runs the ranks in their own session, so only its agent sees the terminal: it
+            # forwards the first Ctrl-C and answers a second one with SIGTERM.
+            abort()
         elif sig == signal.SIGHUP and sig != self.requeue_signal:
             _silence_lost_terminal()
         if self._codes.index(sig) > self._codes.index(self.received):
             self.received = sig
 
     def _on_ctrl_c(self) -> None:
-        now = time.monotonic()
-        if self._first_ctrl_c is None:
-            self._first_ctrl_c = now
-            if self.accelerator.is_main_process:
-                _say("distgan: Ctrl-C: checkpointing at the next step, then stopping (Ctrl-C again aborts, not saved)")
-        elif now - self._first_ctrl_c > SAME_CTRL_C_S:
+        if self._ctrl_c:
             abort()
+        self._ctrl_c = True
+        if self.accelerator.is_main_process:
+            _say("distgan: Ctrl-C: checkpointing at the next step, then stopping (Ctrl-C again aborts, not saved)")
 
     def stop_requested(self) -> signal.Signals | None:
         """Collective: the signal that some rank received (the requeue signal first), or None.

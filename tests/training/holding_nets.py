@@ -1,7 +1,7 @@
 """A user model that can be held mid-step from outside, for the second Ctrl-C test.
 
 While the file named by DISTGAN_TEST_HOLD exists, every generator forward waits (in Python,
-so signals are handled) after creating `<that file>.held`: the step cannot reach its end.
+so signals are handled at once) after creating `<that file>.held<rank>`: the step cannot end.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class HoldingGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         hold = Path(os.environ["DISTGAN_TEST_HOLD"])
         while hold.exists():
-            hold.with_suffix(".held").touch()
+            hold.with_suffix(f".held{os.environ.get('RANK', '0')}").touch()
             time.sleep(0.02)
         return self.inner(z)
 

@@ -109,11 +109,17 @@ def _quiet_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _wait_for_steps(out: Path, steps: int, process) -> None:
-    metrics, deadline = out / "metrics.jsonl", time.monotonic() + 120
-    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= steps):
-        assert time.monotonic() < deadline and process.poll() is None, f"training did not reach step {steps}"
+def _wait_until(condition, process, failure: str) -> None:
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert time.monotonic() < deadline and process.poll() is None, failure
         time.sleep(0.02)
+
+
+def _wait_for_steps(out: Path, steps: int, process) -> None:
+    metrics = out / "metrics.jsonl"
+    enough = lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= steps  # noqa: E731
+    _wait_until(enough, process, f"training did not reach step {steps}")
 
 
 @pytest.mark.parametrize("sig", ["INT", "HUP"])
@@ -170,7 +176,7 @@ def test_ctrl_c_and_hangup_checkpoint_the_step_and_resume_exactly(tmp_path: Path
 
 def test_a_second_ctrl_c_aborts_at_once_without_saving(tmp_path: Path, mnist_dir: Path):
     """The run is held inside a step (tests/training/holding_nets.py), so the first Ctrl-C cannot
-    reach its checkpoint; a second one a second later exits 130 with one line, no traceback."""
+    reach its checkpoint; a second one exits 130 at once with one line, no traceback."""
     import subprocess
 
     from tests.training.helpers import REPO
@@ -189,15 +195,9 @@ def test_a_second_ctrl_c_aborts_at_once_without_saving(tmp_path: Path, mnist_dir
     try:
         _wait_for_steps(out, 55, run)
         hold.touch()
-        deadline = time.monotonic() + 60
-        while not hold.with_suffix(".held").exists():
-            assert time.monotonic() < deadline and run.poll() is None, "the run was not held"
-            time.sleep(0.02)
+        _wait_until(lambda: hold.with_suffix(".held0").exists(), run, "the run was not held")
         run.send_signal(signal.SIGINT)
-        while "Ctrl-C again aborts" not in (tmp_path / "stderr").read_text():
-            assert time.monotonic() < deadline and run.poll() is None, "no word on the first Ctrl-C"
-            time.sleep(0.02)
-        time.sleep(1.5)  # past the window in which a SIGINT is torchrun's copy of the first
+        _wait_until(lambda: "Ctrl-C again" in (tmp_path / "stderr").read_text(), run, "no word on the first Ctrl-C")
         run.send_signal(signal.SIGINT)
         sent = time.monotonic()
         run.wait(timeout=30)
@@ -211,3 +211,55 @@ def test_a_second_ctrl_c_aborts_at_once_without_saving(tmp_path: Path, mnist_dir
     lines = [line for line in stderr.splitlines() if "Ctrl-C" in line]
     assert len(lines) == 2 and lines[1].startswith("distgan: aborted by a second Ctrl-C, not saved"), stderr[-3000:]
     assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step_50"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_in_a_terminal_under_accelerate_launch(tmp_path: Path, mnist_dir: Path, presses: int):
+    """Ctrl-C in a terminal signals its foreground process group: under `accelerate launch`
+    (torchrun, 2 gloo ranks) that is the launcher alone, whose agent forwards it to the ranks.
+    Once: the ranks checkpoint one step together and exit 0, the launcher exits 130. Twice: the
+    agent sends SIGTERM, and the ranks abort at once without saving. The ranks are held inside a
+    step (holding_nets) until the presses are in, so the run cannot finish first."""
+    import subprocess
+
+    from tests.training.helpers import REPO, launch_command
+
+    out, hold, log = tmp_path / "run", tmp_path / "hold", tmp_path / "stderr"
+    model = "model.name=tests.training.holding_nets:HoldingGAN"
+    cmd = launch_command(out, mnist_dir, 2, "train.steps=100000", "train.checkpoint_every=50", model)
+    with log.open("w") as stderr:
+        launcher = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=_quiet_env(DISTGAN_TEST_HOLD=str(hold)),
+            cwd=REPO,
+            start_new_session=True,  # its own process group, as a terminal's foreground job has
+        )
+    try:
+        _wait_for_steps(out, 55, launcher)
+        hold.touch()
+        held = lambda: all(hold.with_suffix(f".held{rank}").exists() for rank in (0, 1))  # noqa: E731
+        _wait_until(held, launcher, "the ranks were not held")
+        os.killpg(launcher.pid, signal.SIGINT)
+        _wait_until(lambda: "Ctrl-C again" in log.read_text(), launcher, "no word on the Ctrl-C")
+        if presses == 2:
+            os.killpg(launcher.pid, signal.SIGINT)
+            launcher.wait(timeout=10)  # torchrun's own limit before it kills the ranks is 30 s
+        hold.unlink()
+        stdout, _ = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+    stderr = log.read_text()
+    assert launcher.returncode == 130, stderr[-3000:]
+    assert stderr.count("Ctrl-C again aborts") == 1 and stderr.count("aborted by a second Ctrl-C") == presses - 1
+    checkpoints = [p.name for p in list_checkpoints(out / "checkpoints")]
+    if presses == 2:
+        assert checkpoints == ["step_50"] and "stopped at step" not in stdout, stdout[-2000:]
+        return
+    stopped = int(stdout.split("stopped at step ")[1].split()[0])
+    assert stopped >= 55 and f"on SIGINT: checkpoint {out / 'checkpoints' / f'step_{stopped}'} written" in stdout
+    assert checkpoints == ["step_50", f"step_{stopped}"]
+    assert find_damage(out / "checkpoints" / f"step_{stopped}") is None
