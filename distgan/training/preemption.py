@@ -56,6 +56,7 @@ class PreemptionWatch:
         self._codes: list[signal.Signals | None] = [None, *stopping, self.requeue_signal]
         self.received: signal.Signals | None = None
         self._ctrl_c = False
+        self._terminal_fds = [fd for fd in (1, 2) if os.isatty(fd)]
         # DataLoader workers are forked with these handlers installed; only this pid acts.
         self._owner_pid = os.getpid()
         self._previous = {}
@@ -79,7 +80,7 @@ class PreemptionWatch:
             # forwards the first Ctrl-C and answers a second one with SIGTERM.
             abort()
         elif sig == signal.SIGHUP and sig != self.requeue_signal:
-            _silence_lost_terminal()
+            _silence_lost_terminal(self._terminal_fds)
         if self._codes.index(sig) > self._codes.index(self.received):
             self.received = sig
 
@@ -160,10 +161,11 @@ def _say(line: str) -> None:
         pass
 
 
-def _silence_lost_terminal() -> None:
-    """After a hangup, writes to the terminal fail (EIO) and would crash the checkpoint step."""
+def _silence_lost_terminal(terminal_fds: list[int]) -> None:
+    """Once a terminal hangs up, writes to it fail (EIO) and would crash the stop after its checkpoint.
+    A hung-up terminal is no longer a tty; a SIGHUP from `kill` leaves a live one as it is."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    for fd in (1, 2):
-        if os.isatty(fd):
+    for fd in terminal_fds:
+        if not os.isatty(fd):
             os.dup2(devnull, fd)
     os.close(devnull)

@@ -42,6 +42,8 @@ def test_signal_stops_at_a_step_with_a_checkpoint(tmp_path: Path, mnist_dir: Pat
     # The handlers stay until exit; restore defaults so the next tests see a clean process.
     signal.signal(signal.SIGUSR1, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def test_array_tasks_are_requeued_by_their_own_id(monkeypatch):
@@ -263,3 +265,52 @@ def test_ctrl_c_in_a_terminal_under_accelerate_launch(tmp_path: Path, mnist_dir:
     assert stopped >= 55 and f"on SIGINT: checkpoint {out / 'checkpoints' / f'step_{stopped}'} written" in stdout
     assert checkpoints == ["step_50", f"step_{stopped}"]
     assert find_damage(out / "checkpoints" / f"step_{stopped}") is None
+
+
+def test_closing_the_terminal_checkpoints_and_exits_0(tmp_path: Path, mnist_dir: Path):
+    """A run in a real pseudo-terminal (its session's controlling terminal, progress bar on) whose
+    terminal closes: the kernel sends SIGHUP and later writes to the terminal fail (EIO), which
+    must not turn the stop after the checkpoint into a crash."""
+    import fcntl
+    import pty
+    import subprocess
+    import termios
+
+    from tests.training.helpers import REPO
+
+    def own_terminal() -> None:  # in the child: a new session whose controlling terminal is the pty
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    out = tmp_path / "run"
+    master, terminal = pty.openpty()
+    run = subprocess.Popen(
+        _train_command(out, mnist_dir, "train.steps=100000", "train.checkpoint_every=50", "train.progress=true"),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=_quiet_env(),
+        cwd=REPO,
+        preexec_fn=own_terminal,
+    )
+    os.close(terminal)
+    os.set_blocking(master, False)
+
+    def read_terminal() -> bool:  # what a terminal shows, so the run never blocks on a full pty
+        try:
+            os.read(master, 1 << 16)
+        except BlockingIOError:
+            pass
+        metrics = out / "metrics.jsonl"
+        return metrics.exists() and len(metrics.read_text().splitlines()) >= 60
+
+    try:
+        _wait_until(read_terminal, run, "training did not reach step 60")
+        os.close(master)  # the terminal window closes
+        run.wait(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 0
+    checkpoints = list_checkpoints(out / "checkpoints")
+    assert len(checkpoints) == 2 and int(checkpoints[-1].name.split("_")[1]) >= 60
+    assert find_damage(checkpoints[-1]) is None
