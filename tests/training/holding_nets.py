@@ -1,7 +1,7 @@
 """A user model that can be held mid-step from outside, for the second Ctrl-C test.
 
-While the file named by DISTGAN_TEST_HOLD exists, every generator forward waits (in Python,
-so signals are handled at once) after creating `<that file>.held<rank>`: the step cannot end.
+While the file named by DISTGAN_TEST_HOLD exists, building the model and every generator forward
+wait (in Python, so signals are handled at once) after creating `<that file>.held<rank>`.
 """
 
 from __future__ import annotations
@@ -23,13 +23,18 @@ class HoldingGenerator(nn.Module):
         self.inner = inner
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        hold = Path(os.environ["DISTGAN_TEST_HOLD"])
-        while hold.exists():
-            hold.with_suffix(f".held{os.environ.get('RANK', '0')}").touch()
-            time.sleep(0.02)
+        wait_while_held()
         return self.inner(z)
 
 
+def wait_while_held() -> None:
+    hold = Path(os.environ["DISTGAN_TEST_HOLD"])
+    while hold.exists():
+        hold.with_suffix(f".held{os.environ.get('RANK', '0')}").touch()
+        time.sleep(0.02)
+
+
 def HoldingGAN(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:  # noqa: N802 (a model name)
+    wait_while_held()
     nets = build_models(cfg.model_copy(update={"name": "dcgan"}), channels=channels, resolution=resolution)
     return GANModels(HoldingGenerator(nets.generator), nets.discriminator, nets.z_dim)

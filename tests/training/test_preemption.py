@@ -215,6 +215,32 @@ def test_a_second_ctrl_c_aborts_at_once_without_saving(tmp_path: Path, mnist_dir
     assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step_50"]
 
 
+def test_ctrl_c_before_the_first_step_exits_130_in_one_line(tmp_path: Path, mnist_dir: Path):
+    """Ctrl-C while the trainer is being built (held in the model's constructor): one line, 130."""
+    import subprocess
+
+    from tests.training.helpers import REPO
+
+    hold = tmp_path / "hold"
+    hold.touch()
+    run = subprocess.Popen(
+        _train_command(tmp_path / "run", mnist_dir, "model.name=tests.training.holding_nets:HoldingGAN"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_quiet_env(DISTGAN_TEST_HOLD=str(hold)),
+        cwd=REPO,
+    )
+    try:
+        _wait_until(lambda: hold.with_suffix(".held0").exists(), run, "the model was not built")
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=30)
+    finally:
+        run.kill()
+    assert run.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.splitlines()[-1].startswith("distgan: interrupted outside the training steps, nothing saved")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_in_a_terminal_under_accelerate_launch(tmp_path: Path, mnist_dir: Path, presses: int):
