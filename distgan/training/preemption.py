@@ -1,4 +1,4 @@
-"""Stopping cleanly when the scheduler wants the resources back.
+"""Stopping cleanly when the scheduler wants the resources back, or the user presses Ctrl-C.
 
 The requeue signal (`DISTGAN_REQUEUE_SIGNAL`, default USR1: what `sbatch --signal=USR1@T`
 sends ahead of the time limit) and SIGTERM (preemption, `scancel`, the time limit itself)
