@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         if is_main:
             print(f"distgan: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the training loop watches for it, or after
+        from distgan.training.preemption import INTERRUPTED, abort
+
+        abort(INTERRUPTED)
     finally:
         leave_process_group()
     return 0

@@ -315,7 +315,8 @@ class SampleGrid(Hook):
 
 
 class Preemption(Hook):
-    """SIGTERM or the requeue signal on any rank: a checkpoint of this step, a requeue, the end."""
+    """SIGTERM, SIGINT, SIGHUP or the requeue signal on any rank: a checkpoint of this step, a requeue
+    (on the requeue signal), the end."""
 
     def __init__(
         self, watch: PreemptionWatch, accelerator: Accelerator, nonfinite: NonFiniteCheck, checkpointing: Checkpointing
@@ -344,9 +345,12 @@ class Preemption(Hook):
             sys.modules["wandb"].teardown()
         acc.wait_for_everyone()  # every rank is past the checkpoint before the requeue kills the steps
         if acc.is_main_process:
-            status = self.watch.requeue() if received == self.watch.requeue_signal else "not requeued (SIGTERM)"
+            name = signal.Signals(received).name
+            status = self.watch.requeue() if received == self.watch.requeue_signal else f"not requeued ({name})"
+            if not status.startswith("requeued") and "resume" not in status:
+                status += "; run the same command to resume"
             print(
-                f"distgan: stopped at step {step} on {signal.Signals(received).name}: checkpoint "
+                f"distgan: stopped at step {step} on {name}: checkpoint "
                 f"{self.checkpointing.root / f'step_{step}'} written; {status}",
                 flush=True,
             )
