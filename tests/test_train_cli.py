@@ -103,7 +103,9 @@ def test_hub_out_of_reach_is_one_line_in_seconds_without_retries(tmp_path: Path)
     env = {**offline(tmp_path), "HF_HUB_OFFLINE": None, "HF_ENDPOINT": "http://127.0.0.1:9"}
     start = time.monotonic()
     result = run_cli(f"output_dir={tmp_path / 'run'}", "data.source=hf", "data.path=ylecun/mnist", env=env)
-    assert time.monotonic() - start < 20  # the hub client alone retries for ~25 s
+    # The hub client alone retries for ~25 s and prints a line per retry: the one-line check below
+    # is what proves there were none; this bound only catches a hang (a busy CI machine needs slack).
+    assert time.monotonic() - start < 60
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "could not be reached" in lines[0] and "bundled" in lines[0], result.stderr

@@ -39,9 +39,11 @@ def _agree(accelerator: Accelerator, problem: str | None) -> None:
 
 
 def check_writable(accelerator: Accelerator, out: Path) -> None:
-    """Creates `out` and writes, syncs and removes a probe file in it (main process)."""
+    """Writes, syncs and removes a probe file in `out` (main process). Directories it had to
+    create are removed again: a run refused later (missing data, say) leaves nothing behind."""
     problem = None
     if accelerator.is_main_process:
+        created = [p for p in (out, *out.parents) if not p.exists()]
         probe = out / f".distgan-write-test-{uuid.uuid4().hex[:8]}"
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -49,6 +51,8 @@ def check_writable(accelerator: Accelerator, out: Path) -> None:
                 handle.write(b"distgan")
                 os.fsync(handle.fileno())
             probe.unlink()
+            for directory in created:  # deepest first
+                directory.rmdir()
         except OSError as err:
             reason = err.strerror or type(err).__name__
             problem = f"output_dir={out} cannot be written ({reason}): choose a writable output_dir=DIR"
@@ -66,7 +70,8 @@ def check_free_space(accelerator: Accelerator, out: Path, needed: int) -> None:
     """Refuses to start when `out` has less free space than one checkpoint and the slack."""
     problem = None
     if accelerator.is_main_process:
-        free = shutil.disk_usage(out).free
+        existing = next(p for p in (out, *out.parents) if p.exists())  # out itself is made later
+        free = shutil.disk_usage(existing).free
         if free < needed + SLACK_BYTES:
             problem = (
                 f"output_dir={out} has {free / 2**20:.0f} MiB free, and one checkpoint with the final weights "
