@@ -217,7 +217,7 @@ class Config(_Section):
         aug = self.aug
         if aug.name != "ada" and (aug.adaptive is True or aug.p_end is not None or aug.p > 0):
             raise ValueError(
-                f"aug.p, aug.adaptive and aug.p_end apply to aug.name=ada (it is {aug.name}): set aug.name=ada"
+                f"aug.p, aug.adaptive and aug.p_end apply to aug.name=ada, not {aug.name}: set aug.name=ada"
             )
         if aug.p_end is not None and aug.adaptive is True:
             raise ValueError("aug.p_end schedules p, aug.adaptive=true adapts it: set one of them (aug.adaptive=false)")
