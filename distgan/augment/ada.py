@@ -41,7 +41,8 @@ def _normal(u: Tensor) -> Tensor:
 def _matrix(rows: list[list[Tensor | float]], like: Tensor) -> Tensor:
     """[N, k, k] from per-sample entries (tensors [N] or constants)."""
     n = like.shape[0]
-    cols = [torch.as_tensor(e, dtype=like.dtype, device=like.device).expand(n) for row in rows for e in row]
+    # Constants as fills on the device, not copies from the host.
+    cols = [e if isinstance(e, Tensor) else like.new_full((n,), float(e)) for row in rows for e in row]
     return torch.stack(cols, dim=1).view(n, len(rows), len(rows))
 
 
@@ -120,7 +121,7 @@ class AdaPipeline:
         eye = torch.eye(4, device=x.device)
         mat = eye.expand(n, 4, 4)
         drawn = torch.zeros(n, dtype=torch.bool, device=x.device)
-        luma = torch.tensor([1.0, 1.0, 1.0, 0.0], device=x.device) / math.sqrt(3)
+        luma = F.pad(torch.full((3,), 1 / math.sqrt(3), device=x.device), (0, 1))
         luma_outer = torch.outer(luma, luma)
 
         def compose(name: str, make) -> None:
@@ -167,7 +168,8 @@ class AdaPipeline:
 def _rotate_about_luma(theta: Tensor) -> Tensor:
     """[N, 4, 4] rotations by `theta` about the gray axis (1, 1, 1) / sqrt(3) (Rodrigues)."""
     a = 1 / math.sqrt(3)
-    cross = torch.tensor([[0.0, -a, a], [a, 0.0, -a], [-a, a, 0.0]], device=theta.device)
+    cycle = torch.eye(3, device=theta.device).roll(1, dims=1)
+    cross = (cycle.T - cycle) * a  # the cross-product matrix of the axis
     c, s = theta.cos()[:, None, None], theta.sin()[:, None, None]
     rot = c * torch.eye(3, device=theta.device) + s * cross + (1 - c) * torch.full((3, 3), a * a, device=theta.device)
     return F.pad(rot, (0, 1, 0, 1)) + F.pad(torch.ones(1, 1, device=theta.device), (3, 0, 3, 0))
