@@ -105,6 +105,34 @@ class ScheduleConfig(_Section):
     ema_kimg_end: float | None = Field(None, ge=0.0)
 
 
+class AugConfig(_Section):
+    """Augmentation of every image D sees (distgan.augment)."""
+
+    name: Literal["none", "diffaug", "ada"] = "none"
+    p: float = Field(0.0, ge=0.0, le=1.0)  # ada: the fixed p, or where a schedule or the controller starts
+    adaptive: bool | Literal["auto"] = "auto"  # auto: on for ada unless p_end schedules p
+    target: float = Field(0.6, ge=0.0, le=1.0)
+    interval: int = Field(4, ge=1)
+    speed_kimg: float = Field(500.0, gt=0.0)
+    p_end: float | None = Field(None, ge=0.0, le=1.0)
+    diffaug_policy: str = "color,translation,cutout"
+
+    @field_validator("diffaug_policy")
+    @classmethod
+    def _known_policies(cls, value: str) -> str:
+        from distgan.augment.diffaugment import POLICIES
+
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in POLICIES]
+        if unknown or not names:
+            raise ValueError(f"aug.diffaug_policy={value!r}: use a comma-separated list of {', '.join(POLICIES)}")
+        return value
+
+    @property
+    def is_adaptive(self) -> bool:
+        return self.name == "ada" and (self.adaptive is True or (self.adaptive == "auto" and self.p_end is None))
+
+
 class TrainConfig(_Section):
     steps: int = Field(5000, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -160,6 +188,7 @@ class Config(_Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     ema: EMAConfig = Field(default_factory=EMAConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    aug: AugConfig = Field(default_factory=AugConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
@@ -181,7 +210,19 @@ class Config(_Section):
             raise ValueError(
                 "data.path is required for data.source=hf: a hub id (user/name) or a save_to_disk directory"
             )
+        self._check_aug()
         return self
+
+    def _check_aug(self) -> None:
+        aug = self.aug
+        if aug.name != "ada" and (aug.adaptive is True or aug.p_end is not None or aug.p > 0):
+            raise ValueError(
+                f"aug.p, aug.adaptive and aug.p_end apply to aug.name=ada, not {aug.name}: set aug.name=ada"
+            )
+        if aug.p_end is not None and aug.adaptive is True:
+            raise ValueError("aug.p_end schedules p, aug.adaptive=true adapts it: set one of them (aug.adaptive=false)")
+        if aug.p_end is not None and self.schedule.shape == "constant":
+            raise ValueError("aug.p_end needs a schedule: set schedule.shape=cosine (or linear) and schedule.kimg")
 
     def check_world(self, num_processes: int) -> None:
         """Checks what depends on the launch: the global batch must split evenly."""

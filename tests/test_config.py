@@ -74,6 +74,12 @@ def test_resolved_config_round_trips():
         (["data.source=imagefolder"], "data.path is required"),
         (["optim.g.betas=[0.5]"], "optim.g.betas"),
         (["trainsteps"], "key.sub=value"),
+        (["aug.name=flip"], "aug.name='flip'"),
+        (["aug.name=ada", "aug.p=1.5"], "aug.p=1.5"),
+        (["aug.name=diffaug", "aug.diffaug_policy=color,rotate"], "color, translation, cutout"),
+        (["aug.p=0.5"], "apply to aug.name=ada, not none: set aug.name=ada"),
+        (["aug.name=ada", "aug.p_end=0.55"], "aug.p_end needs a schedule: set schedule.shape=cosine"),
+        (["aug.name=ada", "aug.p_end=0.55", "aug.adaptive=true", "schedule.shape=cosine"], "set one of them"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_key(overrides, message):
@@ -81,6 +87,13 @@ def test_bad_input_is_one_line_naming_the_key(overrides, message):
         load_config("mnist_dcgan", overrides)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_ada_adapts_p_unless_a_schedule_or_the_user_fixes_it():
+    adaptive = lambda *o: load_config("mnist_dcgan", ["aug.name=ada", *o]).aug.is_adaptive  # noqa: E731
+    assert adaptive() and not adaptive("aug.adaptive=false")
+    assert not adaptive("aug.p_end=0.55", "schedule.shape=cosine")
+    assert not load_config("mnist_dcgan", ["aug.name=diffaug"]).aug.is_adaptive
 
 
 def test_unknown_preset_and_missing_file():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +19,9 @@ from distgan.config import LossConfig
 from distgan.losses.adversarial import ADVERSARIAL_LOSSES
 from distgan.losses.batch import Batch
 from distgan.losses.regularizers import build_regularizers, input_gradient_norm_sq
+
+if TYPE_CHECKING:
+    from distgan.augment import Augmentation
 
 
 @dataclass
@@ -37,7 +41,8 @@ class PhaseOutput:
 
 
 class Objective:
-    def __init__(self, cfg: LossConfig, nets: PhaseNetworks) -> None:
+    def __init__(self, cfg: LossConfig, nets: PhaseNetworks, augment: Augmentation | None = None) -> None:
+        self.augment = augment
         self.terms = ADVERSARIAL_LOSSES[cfg.name]
         regularizers = build_regularizers(cfg)
         self.penalties = [r for r in regularizers if r.differentiates_twice]
@@ -47,8 +52,16 @@ class Objective:
     def run_G(self, z: Tensor, c: Tensor | None) -> Tensor:
         return self.nets.G(z)  # c enters with class-conditional networks
 
-    def run_D(self, x: Tensor, c: Tensor | None, net: nn.Module | None = None) -> Tensor:
+    def run_D(self, x: Tensor, c: Tensor | None, net: nn.Module | None = None, aug: Tensor | None = None) -> Tensor:
+        """D's logits of `x`, augmented first with the per-sample parameters `aug` (see `augment_params`)."""
+        if aug is not None and self.augment is not None:
+            x = self.augment(x, aug)
         return (net or self.nets.D)(x).float()
+
+    def augment_params(self, batch: Batch, phase: str, slot: str) -> Tensor | None:
+        """The augmentation parameters of one kind of image (real, fake, mix) from the global batch's
+        draws: every call for the same phase step and kind gets the same ones; None: none to apply."""
+        return None if self.augment is None else self.augment.draw(batch.uniform, phase, slot)
 
     def differentiates_twice(self, phase: str, phase_step: int) -> bool:
         return phase == "d" and any(r.due(phase_step) for r in self.penalties)
@@ -72,17 +85,22 @@ class Objective:
             for reg in due:
                 images[reg.target].requires_grad_(True)
         slots = list(images) if shared else ["real", "fake"]
-        outputs = self.run_D(torch.cat([images[s] for s in slots]), _cat(labels, slots))  # one D forward
+        aug = {s: self.augment_params(batch, "d", s) for s in images}
+        outputs = self.run_D(  # one D forward
+            torch.cat([images[s] for s in slots]), _cat(labels, slots), aug=_cat(aug, slots)
+        )
         logits = dict(zip(slots, outputs.split([images[s].shape[0] for s in slots])))
         loss = self.terms.d_real(logits["real"]).mean() + self.terms.d_fake(logits["fake"]).mean()
         stats = {"d_real": logits["real"].detach().mean(), "d_fake": logits["fake"].detach().mean()}
+        if self.augment is not None:
+            self.augment.observe(logits["real"])
         grad_norms: dict[str, Tensor] = {}  # per target: penalties on the same images share it
         for reg in due:
             if reg.target not in grad_norms:
                 x, out = images[reg.target], logits.get(reg.target)
                 if not shared:
                     x = x.detach().requires_grad_(True)
-                    out = self.run_D(x, labels[reg.target], self.nets.D_penalty)
+                    out = self.run_D(x, labels[reg.target], self.nets.D_penalty, aug=aug[reg.target])
                 grad_norms[reg.target] = input_gradient_norm_sq(out, x, self.nets.loss_scale("d"))
             term, reg_stats = reg.penalty(grad_norms[reg.target])
             loss = loss + term
@@ -92,7 +110,9 @@ class Objective:
 
     def generator_loss(self, batch: Batch) -> PhaseOutput:
         """G's loss through a frozen D. (`batch.real` is there for relativistic losses.)"""
-        logits_fake = self.run_D(self.run_G(batch.z, batch.fake_labels), batch.fake_labels, self.nets.D_frozen)
+        fake = self.run_G(batch.z, batch.fake_labels)
+        aug = self.augment_params(batch, "g", "fake")
+        logits_fake = self.run_D(fake, batch.fake_labels, self.nets.D_frozen, aug=aug)
         loss = self.terms.g_fake(logits_fake).mean()
         return PhaseOutput(loss, {"loss_g": loss.detach()})
 

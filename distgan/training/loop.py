@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from distgan.augment import build_augmentation
 from distgan.config import Config
 from distgan.data import build_dataset, to_float_images
 from distgan.errors import CheckpointError, DistganError, ModelError
@@ -90,7 +91,9 @@ class Trainer:
         self.ema = GeneratorEMA(self.G_plain, cfg.ema).to(acc.device)
         if cfg.train.compile:  # after the EMA copy, which must stay a plain module
             compile_forward(self.G_plain, self.D_plain, backend=cfg.train.compile_backend)
-        self.objective = Objective(cfg.loss, backend.networks())
+        images_per_step = cfg.train.batch_size * cfg.train.n_critic
+        self.augment = build_augmentation(cfg.aug, images_per_step, acc.device)
+        self.objective = Objective(cfg.loss, backend.networks(), self.augment)
         # Before a resume loads optimizer states: the configured values are the schedules' starts.
         self.schedules = Schedules(cfg, [backend.optimizers["g"], backend.optimizers["d"]], self.objective, self.ema)
         self.phases = training_phases(cfg.train.n_critic)
@@ -143,6 +146,8 @@ class Trainer:
             self.backend.load(path)
             self.ema.generator.load_state_dict(load_file(str(path / checkpoint.EMA_FILE)))  # copied to its device
             self.state.load_state_dict(json.loads((path / checkpoint.STATE_FILE).read_text()))
+            if self.augment is not None:
+                self.augment.load_state(self.state)
         except DistganError:
             raise
         except Exception as err:  # a torn or foreign file: say which checkpoint, keep it on disk
@@ -154,6 +159,8 @@ class Trainer:
     def _write_checkpoint(self, directory: str) -> None:
         directory = Path(directory)
         self.backend.save(directory)
+        if self.augment is not None:  # every process: the controller's sums are reduced into the state
+            self.augment.save_state(self.state, self.accelerator)
         if self.accelerator.is_main_process:
             save_file(cpu_state(self.ema.generator), str(directory / checkpoint.EMA_FILE))
             (directory / checkpoint.STATE_FILE).write_text(json.dumps(self.state.state_dict()))
@@ -199,6 +206,8 @@ class Trainer:
         self.guard.end_step()
         state.step += 1
         state.data_position += cfg.train.n_critic * cfg.train.batch_size
+        if self.augment is not None:
+            self.augment.end_step(state.step, self.accelerator)
         self.ema.update(self.G_plain, state.step * cfg.train.batch_size, cfg.train.batch_size)
 
     def _batch(self, phase: Phase, phase_step: int, micro: int, images: Tensor, labels: Tensor) -> Batch:
@@ -226,8 +235,10 @@ class Trainer:
         )
         progress = hooks.Progress(train.steps, state.step, enabled=acc.is_main_process and train.progress)
         nonfinite = hooks.NonFiniteCheck(self.guard, acc, train, self.checkpoint_root, self.rollback, self.log)
+        augment_logged = self.augment.logged if self.augment is not None else dict
         log = hooks.LogMetrics(
-            train.log_every, self.meter, acc, state, self.log, progress, nonfinite, self.clock, self.schedules.logged
+            *(train.log_every, self.meter, acc, state, self.log, progress, nonfinite, self.clock),
+            lambda: {**self.schedules.logged(), **augment_logged()},
         )
         checkpointing = hooks.Checkpointing(train.checkpoint_every, self.checkpoint_root, self.save_checkpoint)
         watch = PreemptionWatch(acc)

@@ -1,4 +1,4 @@
-"""Learning rate, Adam beta2, penalty weight and EMA half-life as functions of images seen.
+"""Learning rate, Adam beta2, penalty weight, EMA half-life and augmentation p as functions of images seen.
 
 R3GAN's recipe moves each of them from a start to an end value along a cosine over the first
 `schedule.kimg` thousand real images and keeps the end value after. The value is a pure
@@ -39,6 +39,7 @@ class Schedules:
         self, cfg: Config, optimizers: Sequence[torch.optim.Optimizer], objective: Objective, ema: GeneratorEMA
     ) -> None:
         self.cfg, self.optimizers, self.objective, self.ema = cfg.schedule, list(optimizers), objective, ema
+        self.aug = cfg.aug
         self.enabled = self.cfg.shape != "constant" or self.cfg.lr_warmup_kimg > 0
         # The configured values are the starts; param groups are read once, before any change.
         self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
@@ -62,6 +63,8 @@ class Schedules:
             values["beta2_weight"] = weight
         if cfg.ema_kimg_end is not None:
             values["ema_kimg"] = interpolate(self.base_ema_kimg, cfg.ema_kimg_end, weight)
+        if self.aug.p_end is not None:
+            values["aug_p"] = interpolate(self.aug.p, self.aug.p_end, weight)
         return values
 
     def apply(self, kimg: float) -> None:
@@ -78,6 +81,8 @@ class Schedules:
                 reg.gamma = gamma * values["gamma_scale"]
         if "ema_kimg" in values:
             self.ema.half_life_kimg = values["ema_kimg"]
+        if "aug_p" in values and self.objective.augment is not None:
+            self.objective.augment.p = values["aug_p"]
         self.current = values
 
     def logged(self) -> dict[str, float]:

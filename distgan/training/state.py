@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -15,6 +15,10 @@ class TrainState:
     wandb_run_id: str = ""
     # Rollbacks after non-finite steps so far; each one re-keys the noise stream.
     rollbacks: int = 0
+    # Augmentation (distgan.augment): p now, and the adaptive controller's global (sum of
+    # sign(D(real)), count) since its last adjustment, so a resume adjusts p exactly as before.
+    aug_p: float = 0.0
+    aug_signs: list[int] = field(default_factory=lambda: [0, 0])
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,13 +1,15 @@
 """World-size independence over the whole option matrix, on 1, 2 and 3 real processes.
 
 Pairwise coverage: every loss, R1 on/off, lazy interval 1/4, R2 every step and lazy, n_critic
-1/2, grad_accum 1/2, EMA on/off and the kimg schedules each appear in some case. Each case trains 10 steps with the same
+1/2, grad_accum 1/2, EMA on/off, the kimg schedules and augmentation (ADA at a fixed and an
+adaptive p, DiffAugment) each appear in some case. Each case trains 10 steps with the same
 GLOBAL batch on 1, 2 and 3 gloo processes and compares G, D, the EMA and both optimizers'
 Adam state.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,26 @@ CASES = {
         "train.grad_accum=2",
         "ema.enabled=false",
     ],
+    # Augmentation inside every D call (reals, fakes, the R1 and mix inputs, both phases).
+    "ada-fixed-r1every-accum2": [
+        "aug.name=ada",
+        "aug.p=0.5",
+        "aug.adaptive=false",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=1",
+        "train.grad_accum=2",
+    ],
+    # p adjusted every 2 steps from the sign counts of all processes: it must move alike.
+    "ada-adaptive-wgangp-critic2": [
+        "aug.name=ada",
+        "aug.p=0.3",
+        "aug.target=0.0",
+        "aug.interval=2",
+        "aug.speed_kimg=0.1",
+        "loss.name=wgan-gp",
+        "train.n_critic=2",
+    ],
+    "diffaug-hinge-lazyr1": ["aug.name=diffaug", "loss.name=hinge", "loss.r1_gamma=1.0", "loss.r1_interval=2"],
 }
 STEPS = 10
 
@@ -90,6 +112,8 @@ def test_one_two_and_three_processes_agree(tmp_path: Path, mnist_dir: Path, case
         result = launch(out, mnist_dir, processes, *common)
         assert result.returncode == 0, outcome(result)
         assert f"distgan: {processes} process(es)" in result.stdout
+    aug_p = {n: [json.loads(row).get("aug_p") for row in (out / "metrics.jsonl").open()] for n, out in outs.items()}
+    assert aug_p[1] == aug_p[2] == aug_p[3], f"augmentation p per world size: {aug_p}"
     reference_weights, reference_optim = final_weights(outs[1]), optimizer_state(outs[1])
     assert reference_optim, "no Adam state found in the checkpoint"
     for processes in (2, 3):

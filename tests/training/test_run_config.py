@@ -24,6 +24,7 @@ def test_what_may_change():
     assert may_change("train.steps") and may_change("eval.every") and may_change("tracking.project")
     assert not may_change("loss.name") and not may_change("train.batch_size") and not may_change("optim.g.lr")
     assert not may_change("train.stepsize")  # a prefix match only where the entry ends in "."
+    assert not may_change("aug.name") and not may_change("aug.p") and not may_change("aug.target")
 
 
 def test_changes_against_an_older_config_count_only_real_differences():

@@ -35,6 +35,8 @@ def test_a_run_applies_and_logs_the_cosine_curve(tmp_path: Path, mnist_dir: Path
         "schedule.lr_scale_end=0.25",
         "schedule.beta2_end=0.99",
         "schedule.ema_kimg_end=1.0",
+        "aug.name=ada",  # R3GAN's augmentation: p scheduled from aug.p = 0, not adapted
+        "aug.p_end=0.55",
     )
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     for row in rows:
@@ -45,7 +47,9 @@ def test_a_run_applies_and_logs_the_cosine_curve(tmp_path: Path, mnist_dir: Path
         assert row["lr_g"] == pytest.approx(0.001 * scale) and row["lr_d"] == pytest.approx(0.002 * scale)
         assert row["beta2_g"] == pytest.approx(0.9 + (0.99 - 0.9) * weight)
         assert row["ema_kimg"] == pytest.approx(0.01 + (1.0 - 0.01) * weight)  # from ema.kimg (TINY: 0.01)
+        assert row["aug_p"] == pytest.approx(0.55 * weight)
     assert rows[-1]["lr_g"] == pytest.approx(0.00025)  # past the ramp: the end value, held
+    assert rows[-1]["aug_p"] == 0.55
 
 
 def test_penalty_weight_follows_its_scale(tmp_path: Path, mnist_dir: Path):
@@ -62,4 +66,4 @@ def test_penalty_weight_follows_its_scale(tmp_path: Path, mnist_dir: Path):
 def test_no_schedule_changes_nothing_and_logs_nothing(tmp_path: Path, mnist_dir: Path):
     out = train_in_process(tmp_path / "run", mnist_dir, "train.steps=3")
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    assert not {"lr_g", "lr_d", "beta2_g", "ema_kimg", "gamma_scale"} & row.keys()
+    assert not {"lr_g", "lr_d", "beta2_g", "ema_kimg", "gamma_scale", "aug_p"} & row.keys()

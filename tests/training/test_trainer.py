@@ -135,6 +135,16 @@ RESUME_CASES = {
         "loss.r1_gamma=1.0",
         "loss.r1_interval=1",
     ],
+    # Adaptive ADA adjusting every 3 steps: the checkpoint at step 5 holds p and the sums of steps 4-5.
+    "ada-adaptive": [
+        "aug.name=ada",
+        "aug.p=0.5",
+        "aug.target=0.0",
+        "aug.interval=3",
+        "aug.speed_kimg=0.2",
+        "loss.r1_gamma=0.5",
+        "loss.r1_interval=2",
+    ],
 }
 
 
@@ -150,13 +160,20 @@ def test_resume_is_bit_exact(tmp_path: Path, mnist_dir: Path, case: str):
 
     resumed = Trainer(tiny_config(part, mnist_dir, "train.steps=12", "train.resume=auto", *extra))
     assert (resumed.state.step, resumed.state.data_position) == (5, 5 * 8 * resumed.cfg.train.n_critic)
+    if resumed.augment is not None:
+        saved = json.loads((part / "checkpoints" / "step_5" / "train_state.json").read_text())
+        assert resumed.augment.p == saved["aug_p"] and resumed.augment.adaptive.carried == saved["aug_signs"]
+        assert saved["aug_signs"][1] > 0, "the checkpoint should fall between two adjustments"
     resumed.run()
     a, b = final_weights(whole), final_weights(part)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    steps = [json.loads(line)["step"] for line in (part / "metrics.jsonl").read_text().splitlines()]
-    assert steps == list(range(1, 13))
+    rows = {
+        run: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (whole, part)
+    }
+    assert [row["step"] for row in rows[part]] == list(range(1, 13))
+    assert [row.get("aug_p") for row in rows[part]] == [row.get("aug_p") for row in rows[whole]]
 
 
 def test_resume_refusals_keep_what_is_saved(tmp_path: Path, mnist_dir: Path):
