@@ -4,8 +4,8 @@
 
 FID and KID between the reference statistics of two splits of the same dataset, each
 computed (and cached) exactly as `distgan.evaluate` computes its reference: the config's
-`data.*` and `eval.*` (extractor, `eval.resize`, cache), `eval.num_real=N` for the first split
-only (a seeded uniform subset), all of the second. No generator can score below this at the
+`data.*` and `eval.*` (extractor, `eval.resize`, cache), `--num` / `--num-b` images of each
+split (a seeded uniform subset, default all). No generator can score below this at the
 same image counts, so it is the scale against which a run's FID reads.
 
 `--previous-protocol` measures with distgan's protocol before the published one was adopted
@@ -54,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--splits", nargs=2, default=["train", "test"], metavar=("A", "B"))
     parser.add_argument("--num", type=int, default=None, help="images of split A (a seeded subset); default all")
+    parser.add_argument("--num-b", type=int, default=None, help="images of split B (a seeded subset); default all")
     parser.add_argument("--previous-protocol", action="store_true")
     parser.add_argument("overrides", nargs="*", help="config key=value")
     args = parser.parse_args()
@@ -67,7 +68,7 @@ def main() -> None:
         extractor = build_extractor(spec, accelerator.device, base.eval.resize)
     start = time.perf_counter()
     stats = []
-    for split, num in ((args.splits[0], args.num), (args.splits[1], None)):
+    for split, num in ((args.splits[0], args.num), (args.splits[1], args.num_b)):
         cfg = load_config(None, [*args.overrides, f"eval.real_split={split}", f"eval.num_real={num or 'null'}"])
         stats.append(real_stats.load_or_compute(accelerator, cfg, extractor))
     if accelerator.is_main_process:
