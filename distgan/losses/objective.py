@@ -74,7 +74,7 @@ class Objective:
         slots = list(images) if shared else ["real", "fake"]
         outputs = self.run_D(torch.cat([images[s] for s in slots]), _cat(labels, slots))  # one D forward
         logits = dict(zip(slots, outputs.split([images[s].shape[0] for s in slots])))
-        loss = self.terms.d_real(logits["real"]).mean() + self.terms.d_fake(logits["fake"]).mean()
+        loss = self.terms.d(logits["real"], logits["fake"]).mean()
         stats = {"d_real": logits["real"].detach().mean(), "d_fake": logits["fake"].detach().mean()}
         grad_norms: dict[str, Tensor] = {}  # per target: penalties on the same images share it
         for reg in due:
@@ -91,9 +91,17 @@ class Objective:
         return PhaseOutput(loss, stats)
 
     def generator_loss(self, batch: Batch) -> PhaseOutput:
-        """G's loss through a frozen D. (`batch.real` is there for relativistic losses.)"""
-        logits_fake = self.run_D(self.run_G(batch.z, batch.fake_labels), batch.fake_labels, self.nets.D_frozen)
-        loss = self.terms.g_fake(logits_fake).mean()
+        """G's loss through a frozen D; a relativistic loss sees the phase's own reals in the same forward."""
+        fake = self.run_G(batch.z, batch.fake_labels)
+        logits_real = None
+        if self.terms.needs_real_in_g:
+            # D is frozen and the reals are data, so their logits carry no gradient: only G trains.
+            images = torch.cat([fake, batch.real.detach()])
+            labels = _cat({"fake": batch.fake_labels, "real": batch.real_labels}, ["fake", "real"])
+            logits_fake, logits_real = self.run_D(images, labels, self.nets.D_frozen).split(fake.shape[0])
+        else:
+            logits_fake = self.run_D(fake, batch.fake_labels, self.nets.D_frozen)
+        loss = self.terms.g(logits_fake, logits_real).mean()
         return PhaseOutput(loss, {"loss_g": loss.detach()})
 
     def after_step(self, phase: str) -> None:

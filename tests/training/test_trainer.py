@@ -123,6 +123,15 @@ RESUME_CASES = {
         "train.grad_accum=2",
     ],
     "wgan-gp": ["loss.name=wgan-gp"],
+    # The G phase's own real batch moves the data position; R1 and R2 on every D step.
+    "rpgan-r1r2": [
+        "loss.name=rpgan",
+        "loss.r1_gamma=0.1",
+        "loss.r1_interval=1",
+        "loss.r2_gamma=0.1",
+        "loss.r2_interval=1",
+        "train.grad_accum=2",
+    ],
     # Resumed mid-ramp (40 of the 60 images of the ramp): every scheduled value from the data position.
     "schedules": [
         "schedule.shape=cosine",
@@ -149,7 +158,9 @@ def test_resume_is_bit_exact(tmp_path: Path, mnist_dir: Path, case: str):
     from distgan.training.loop import Trainer
 
     resumed = Trainer(tiny_config(part, mnist_dir, "train.steps=12", "train.resume=auto", *extra))
-    assert (resumed.state.step, resumed.state.data_position) == (5, 5 * 8 * resumed.cfg.train.n_critic)
+    # Real images read: each D step's batch, and under RpGAN the G step's own batch too.
+    reads = resumed.cfg.train.n_critic + (resumed.cfg.loss.name == "rpgan")
+    assert (resumed.state.step, resumed.state.data_position) == (5, 5 * 8 * reads)
     resumed.run()
     a, b = final_weights(whole), final_weights(part)
     assert a.keys() == b.keys()
