@@ -230,3 +230,18 @@ def test_mixed_precision_trains(tmp_path: Path, mnist_dir: Path, precision: str)
     out = trainer.run()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["r1"]) for r in rows)
+
+
+def test_r3gan_with_rpgan_r1_and_r2_trains_in_bf16(tmp_path: Path, mnist_dir: Path):
+    from distgan.training.loop import Trainer
+
+    reset_accelerate()
+    r3gan = ["model.name=r3gan", "loss.name=rpgan", "train.mixed_precision=bf16", "train.steps=3"]
+    penalties = ["loss.r1_gamma=0.1", "loss.r1_interval=1", "loss.r2_gamma=0.1", "loss.r2_interval=1"]
+    trainer = Trainer(tiny_config(tmp_path / "run", mnist_dir, *r3gan, *penalties))
+    assert trainer.accelerator.mixed_precision == "bf16"
+    out = trainer.run()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    assert all(math.isfinite(r[k]) for r in rows for k in ("loss_d", "loss_g", "r1", "r2"))
+    assert trainer.state.data_position == 3 * 2 * 8  # D's batch and G's own, 8 images each
