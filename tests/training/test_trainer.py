@@ -245,3 +245,18 @@ def test_r3gan_with_rpgan_r1_and_r2_trains_in_bf16(tmp_path: Path, mnist_dir: Pa
     assert len(rows) == 3
     assert all(math.isfinite(r[k]) for r in rows for k in ("loss_d", "loss_g", "r1", "r2"))
     assert trainer.state.data_position == 3 * 2 * 8  # D's batch and G's own, 8 images each
+
+
+def test_the_mnist_r3gan_preset_trains(tmp_path: Path, mnist_dir: Path):
+    from distgan.config import load_config
+    from distgan.training.loop import Trainer
+
+    reset_accelerate()
+    # The preset as shipped, with a smaller batch to stay fast.
+    overrides = [f"output_dir={tmp_path / 'run'}", f"data.path={mnist_dir}", "data.num_workers=0", "train.steps=2"]
+    cfg = load_config("mnist_r3gan", [*overrides, "train.batch_size=8", "train.log_every=1", "train.progress=false"])
+    out = Trainer(cfg).run()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kimg"] for r in rows] == [0.016, 0.032]  # D's and G's real batch per step
+    assert all(math.isfinite(r[k]) for r in rows for k in ("loss_d", "loss_g", "r1", "r2", "lr_g", "gamma_scale"))
+    assert (out / "final" / "generator_ema.safetensors").is_file()
