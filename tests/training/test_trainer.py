@@ -25,6 +25,7 @@ MODEL_LOSS = [
     ("dcgan", "hinge", ["model.g_norm=batch", "model.d_norm=spectral", "train.grad_accum=2"]),
     ("resnet", "hinge", ["data.resolution=8", "model.g_width=8", "model.d_width=8", "model.g_norm=batch"]),
     ("resnet", "nonsaturating", ["data.resolution=8", "model.g_width=8", "model.d_width=8"]),
+    ("r3gan", "rpgan", ["data.resolution=8", "model.g_width=8", "model.d_width=8", "loss.r2_gamma=0.1"]),
 ]
 
 
