@@ -130,7 +130,9 @@ class Discriminator(nn.Module):
         super().__init__()
         stages = _stages(resolution)
         total = stages * BLOCKS_PER_STAGE
-        self.from_image = _msr(nn.Conv2d(channels, width, 1), 1.0)
+        # No bias (as R3GAN): at initialisation D is linear (identity blocks), so a bias here would
+        # only shift every logit alike, a gradient that is zero in exact arithmetic under RpGAN.
+        self.from_image = _msr(nn.Conv2d(channels, width, 1, bias=False), 1.0)
         layers: list[nn.Module] = []
         for stage in range(stages):
             layers += [Block(width, total) for _ in range(BLOCKS_PER_STAGE)]

@@ -52,8 +52,9 @@ CASES = {
         "loss.r1_gamma=1.0",
         "loss.r1_interval=1",
     ],
-    # R3GAN's objective: the G phase reads its own reals; R1 and R2 on every D step.
+    # R3GAN: its network, the G phase reading its own reals, R1 and R2 on every D step.
     "rpgan-r1r2-every": [
+        "model.name=r3gan",
         "loss.name=rpgan",
         "loss.r1_gamma=0.1",
         "loss.r1_interval=1",
