@@ -124,8 +124,9 @@ RESUME_CASES = {
         "train.grad_accum=2",
     ],
     "wgan-gp": ["loss.name=wgan-gp"],
-    # The G phase's own real batch moves the data position; R1 and R2 on every D step.
+    # R3GAN: the G phase's own real batch moves the data position; R1 and R2 on every D step.
     "rpgan-r1r2": [
+        "model.name=r3gan",
         "loss.name=rpgan",
         "loss.r1_gamma=0.1",
         "loss.r1_interval=1",
