@@ -3,7 +3,6 @@
 import math
 
 import torch
-from torch import nn
 
 from distgan.config import LossConfig
 from distgan.losses import ADVERSARIAL_LOSSES
@@ -55,7 +54,6 @@ def test_only_rpgan_needs_reals_in_the_g_phase_and_it_reads_them():
 def test_the_g_phase_sees_fakes_and_reals_in_one_frozen_d_forward_and_trains_only_g():
     fake = torch.tensor(F_).view(-1, 1, 1, 1).requires_grad_(True)
     D = Counting()
-    D.bias = nn.Parameter(torch.zeros(()))  # a D parameter: frozen in the G phase by the backend
     real = as_images(torch.tensor(R)).requires_grad_(True)
     g = objective(LossConfig(name="rpgan"), D, fake).loss("g", batch(real), 0)
     assert D.calls == [6]
