@@ -9,7 +9,8 @@ from distgan.config import Config, ConfigError, load_config, preset_names
 
 
 def test_presets_ship_and_validate():
-    assert set(preset_names()) >= {"mnist_mlp", "mnist_dcgan", "cifar10_dcgan", "cifar10_resnet"}
+    shipped = {"mnist_mlp", "mnist_dcgan", "cifar10_dcgan", "cifar10_resnet", "mnist_r3gan", "cifar10_r3gan"}
+    assert set(preset_names()) >= shipped
     for name in preset_names():
         assert isinstance(load_config(name), Config)
 

@@ -90,7 +90,7 @@ class Objective:
             torch.cat([images[s] for s in slots]), _cat(labels, slots), aug=_cat(aug, slots)
         )
         logits = dict(zip(slots, outputs.split([images[s].shape[0] for s in slots])))
-        loss = self.terms.d_real(logits["real"]).mean() + self.terms.d_fake(logits["fake"]).mean()
+        loss = self.terms.d(logits["real"], logits["fake"]).mean()
         stats = {"d_real": logits["real"].detach().mean(), "d_fake": logits["fake"].detach().mean()}
         if self.augment is not None:
             self.augment.observe(logits["real"])
@@ -109,11 +109,20 @@ class Objective:
         return PhaseOutput(loss, stats)
 
     def generator_loss(self, batch: Batch) -> PhaseOutput:
-        """G's loss through a frozen D. (`batch.real` is there for relativistic losses.)"""
+        """G's loss through a frozen D; a relativistic loss sees the phase's own reals in the same forward."""
         fake = self.run_G(batch.z, batch.fake_labels)
-        aug = self.augment_params(batch, "g", "fake")
-        logits_fake = self.run_D(fake, batch.fake_labels, self.nets.D_frozen, aug=aug)
-        loss = self.terms.g_fake(logits_fake).mean()
+        aug = {"fake": self.augment_params(batch, "g", "fake")}
+        logits_real = None
+        if self.terms.needs_real_in_g:
+            # D is frozen and the reals are data, so their logits carry no gradient: only G trains.
+            aug["real"] = self.augment_params(batch, "g", "real")
+            images = torch.cat([fake, batch.real.detach()])
+            labels = _cat({"fake": batch.fake_labels, "real": batch.real_labels}, ["fake", "real"])
+            logits = self.run_D(images, labels, self.nets.D_frozen, aug=_cat(aug, ["fake", "real"]))
+            logits_fake, logits_real = logits.split(fake.shape[0])
+        else:
+            logits_fake = self.run_D(fake, batch.fake_labels, self.nets.D_frozen, aug=aug["fake"])
+        loss = self.terms.g(logits_fake, logits_real).mean()
         return PhaseOutput(loss, {"loss_g": loss.detach()})
 
     def after_step(self, phase: str) -> None:

@@ -41,6 +41,7 @@ CATALOG: dict[str, CatalogEntry] = {
         CatalogEntry("mlp", "distgan.models.mlp:build_mlp"),
         CatalogEntry("dcgan", "distgan.models.dcgan:build_dcgan", min_resolution=16, power_of_two=True),
         CatalogEntry("resnet", "distgan.models.resnet:build_resnet", min_resolution=8, power_of_two=True),
+        CatalogEntry("r3gan", "distgan.models.r3gan:build_r3gan", min_resolution=8, power_of_two=True),
     )
 }
 

@@ -9,6 +9,6 @@ from torch import nn
 
 @dataclass
 class GANModels:
-    generator: nn.Module  # z [N, z_dim] -> images [N, C, R, R] in [-1, 1]
+    generator: nn.Module  # z [N, z_dim] -> images [N, C, R, R] in [-1, 1] (r3gan: unbounded, clamped when quantized)
     discriminator: nn.Module  # images [N, C, R, R] -> logits [N]
     z_dim: int

@@ -1,8 +1,9 @@
 """The training loop: scheduling, EMA and I/O. What each phase computes lives in distgan.losses.
 
 One step runs the phases of `training_phases`: `n_critic` D updates, then one G update, each
-over `grad_accum` micro-batches. How the networks are wrapped, stepped, scaled and saved is
-the backend's (distgan.training.backends); the periodic work after a step is hooks'.
+over `grad_accum` micro-batches; a phase that reads data takes the next global micro-batches.
+How the networks are wrapped, stepped, scaled and saved is the backend's
+(distgan.training.backends); the periodic work after a step is hooks'.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from distgan.training.networks import networks_to_train
 from distgan.training.noise import GlobalNoise, mix_seed
 from distgan.training.nonfinite import NonFiniteGuard
 from distgan.training.output_dir import check_free_space, check_writable, checkpoint_bytes
-from distgan.training.phases import Phase, training_phases
+from distgan.training.phases import Phase, real_images_per_step, training_phases
 from distgan.training.preemption import PreemptionWatch
 from distgan.training.schedules import Schedules
 from distgan.training.speed import channels_last_images, compile_forward, eager_if
@@ -96,7 +97,7 @@ class Trainer:
         self.objective = Objective(cfg.loss, backend.networks(), self.augment)
         # Before a resume loads optimizer states: the configured values are the schedules' starts.
         self.schedules = Schedules(cfg, [backend.optimizers["g"], backend.optimizers["d"]], self.objective, self.ema)
-        self.phases = training_phases(cfg.train.n_critic)
+        self.phases = training_phases(cfg.train.n_critic, g_reads_data=self.objective.terms.needs_real_in_g)
         self.state = TrainState()
         self.guard = NonFiniteGuard(
             cfg.train.on_nonfinite, cfg.train.nonfinite_patience, acc.device, fp16=acc.mixed_precision == "fp16"
@@ -205,7 +206,7 @@ class Trainer:
                 self.objective.after_step(phase.name)
         self.guard.end_step()
         state.step += 1
-        state.data_position += cfg.train.n_critic * cfg.train.batch_size
+        state.data_position += real_images_per_step(self.phases, cfg.train.batch_size)
         if self.augment is not None:
             self.augment.end_step(state.step, self.accelerator)
         self.ema.update(self.G_plain, state.step * cfg.train.batch_size, cfg.train.batch_size)

@@ -36,7 +36,7 @@ def test_adversarial_terms_match_formulas(name):
 
 
 def test_every_named_loss_is_registered_and_the_config_takes_its_names_from_the_registry():
-    assert set(ADVERSARIAL_LOSSES) == {"minimax", "nonsaturating", "wgan", "wgan-gp", "hinge", "lsgan"}
+    assert set(ADVERSARIAL_LOSSES) == {"minimax", "nonsaturating", "wgan", "wgan-gp", "hinge", "lsgan", "rpgan"}
     for name in ADVERSARIAL_LOSSES:
         assert load_config(None, [f"loss.name={name}"]).loss.name == name
     with pytest.raises(ConfigError, match="loss.name='hingee': use one of 'minimax', 'nonsaturating'"):

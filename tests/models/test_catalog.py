@@ -50,7 +50,7 @@ def test_config_states_the_catalog_rule(name: str, res: int, allowed: str):
 def test_unknown_name_lists_the_catalog():
     with pytest.raises(ConfigError) as err:
         load_config("mnist_dcgan", ["model.name=unet"])
-    assert str(err.value) == "model.name='unet': use one of dcgan, mlp, resnet or 'package.module:Class'"
+    assert str(err.value) == "model.name='unet': use one of dcgan, mlp, r3gan, resnet or 'package.module:Class'"
 
 
 def test_registered_third_party_model_is_accepted_and_built():

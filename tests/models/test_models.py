@@ -34,7 +34,7 @@ def n_params(m: nn.Module) -> int:
 
 
 def test_registry_lists_builtins() -> None:
-    assert registered_models() == ["dcgan", "mlp", "resnet"]
+    assert registered_models() == ["dcgan", "mlp", "r3gan", "resnet"]
 
 
 @pytest.mark.parametrize("name,res,ch", CASES)
@@ -129,7 +129,7 @@ def test_bad_resolution(name: str, res: int) -> None:
 
 
 def test_unknown_name_and_stray_kwargs() -> None:
-    with pytest.raises(ModelError, match="unknown model.name='vae': use one of dcgan, mlp, resnet"):
+    with pytest.raises(ModelError, match="unknown model.name='vae': use one of dcgan, mlp, r3gan, resnet"):
         build_models(ModelConfig(name="vae"), 3, 32)
     with pytest.raises(ModelError, match=r"model.kwargs \['depth'\] are not used by model dcgan"):
         build_models(small("dcgan", kwargs={"depth": 3}), 3, 32)

@@ -1,8 +1,9 @@
 """World-size independence over the whole option matrix, on 1, 2 and 3 real processes.
 
-Pairwise coverage: every loss, R1 on/off, lazy interval 1/4, R2 every step and lazy, n_critic
-1/2, grad_accum 1/2, EMA on/off, the kimg schedules and augmentation (ADA at a fixed and an
-adaptive p, DiffAugment) each appear in some case. Each case trains 10 steps with the same
+Pairwise coverage: every loss (RpGAN's G phase reading its own reals), R1 on/off, lazy
+interval 1/4, R2 every step and lazy, n_critic 1/2, grad_accum 1/2, EMA on/off, the kimg
+schedules and augmentation (ADA at a fixed and an adaptive p, DiffAugment) each appear in
+some case. Each case trains 10 steps with the same
 GLOBAL batch on 1, 2 and 3 gloo processes and compares G, D, the EMA and both optimizers'
 Adam state.
 """
@@ -52,6 +53,16 @@ CASES = {
         "schedule.ema_kimg_end=0.05",
         "loss.r1_gamma=1.0",
         "loss.r1_interval=1",
+    ],
+    # R3GAN: its network, the G phase reading its own reals, R1 and R2 on every D step.
+    "rpgan-r1r2-every": [
+        "model.name=r3gan",
+        "loss.name=rpgan",
+        "loss.r1_gamma=0.1",
+        "loss.r1_interval=1",
+        "loss.r2_gamma=0.1",
+        "loss.r2_interval=1",
+        "train.grad_accum=2",
     ],
     "lsgan-lazyr2-accum2-noema": [
         "loss.name=lsgan",

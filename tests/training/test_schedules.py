@@ -52,15 +52,19 @@ def test_a_run_applies_and_logs_the_cosine_curve(tmp_path: Path, mnist_dir: Path
     assert rows[-1]["aug_p"] == 0.55
 
 
-def test_penalty_weight_follows_its_scale(tmp_path: Path, mnist_dir: Path):
+@pytest.mark.parametrize(
+    ("penalties", "weights"),
+    [(["loss.r1_gamma=2.0", "loss.r2_gamma=1.0"], [1.0, 2.0]), (["loss.name=wgan-gp", "loss.gp_weight=4.0"], [4.0])],
+)
+def test_every_penalty_weight_follows_its_scale(tmp_path: Path, mnist_dir: Path, penalties, weights):
     from distgan.training.loop import Trainer
 
     reset_accelerate()
-    overrides = ["loss.r1_gamma=2.0", "loss.r2_gamma=1.0", "schedule.shape=linear", "schedule.kimg=0.08"]
+    overrides = [*penalties, "schedule.shape=linear", "schedule.kimg=0.08"]
     trainer = Trainer(tiny_config(tmp_path / "run", mnist_dir, *overrides, "schedule.gamma_scale_end=0.1"))
     trainer.schedules.apply(0.04)  # halfway
-    gammas = sorted(reg.gamma for reg in trainer.objective.regularizers)
-    assert gammas == pytest.approx([1.0 * 0.55, 2.0 * 0.55])
+    gammas = sorted(reg.gamma for reg in trainer.objective.regularizers if reg.gamma is not None)
+    assert gammas == pytest.approx([w * 0.55 for w in weights])
 
 
 def test_no_schedule_changes_nothing_and_logs_nothing(tmp_path: Path, mnist_dir: Path):

@@ -25,6 +25,7 @@ MODEL_LOSS = [
     ("dcgan", "hinge", ["model.g_norm=batch", "model.d_norm=spectral", "train.grad_accum=2"]),
     ("resnet", "hinge", ["data.resolution=8", "model.g_width=8", "model.d_width=8", "model.g_norm=batch"]),
     ("resnet", "nonsaturating", ["data.resolution=8", "model.g_width=8", "model.d_width=8"]),
+    ("r3gan", "rpgan", ["data.resolution=8", "model.g_width=8", "model.d_width=8", "loss.r2_gamma=0.1"]),
 ]
 
 
@@ -123,6 +124,16 @@ RESUME_CASES = {
         "train.grad_accum=2",
     ],
     "wgan-gp": ["loss.name=wgan-gp"],
+    # R3GAN: the G phase's own real batch moves the data position; R1 and R2 on every D step.
+    "rpgan-r1r2": [
+        "model.name=r3gan",
+        "loss.name=rpgan",
+        "loss.r1_gamma=0.1",
+        "loss.r1_interval=1",
+        "loss.r2_gamma=0.1",
+        "loss.r2_interval=1",
+        "train.grad_accum=2",
+    ],
     # Resumed mid-ramp (40 of the 60 images of the ramp): every scheduled value from the data position.
     "schedules": [
         "schedule.shape=cosine",
@@ -159,7 +170,9 @@ def test_resume_is_bit_exact(tmp_path: Path, mnist_dir: Path, case: str):
     from distgan.training.loop import Trainer
 
     resumed = Trainer(tiny_config(part, mnist_dir, "train.steps=12", "train.resume=auto", *extra))
-    assert (resumed.state.step, resumed.state.data_position) == (5, 5 * 8 * resumed.cfg.train.n_critic)
+    # Real images read: each D step's batch, and under RpGAN the G step's own batch too.
+    reads = resumed.cfg.train.n_critic + (resumed.cfg.loss.name == "rpgan")
+    assert (resumed.state.step, resumed.state.data_position) == (5, 5 * 8 * reads)
     if resumed.augment is not None:
         saved = json.loads((part / "checkpoints" / "step_5" / "train_state.json").read_text())
         assert resumed.augment.p == saved["aug_p"] and resumed.augment.adaptive.carried == saved["aug_signs"]
@@ -236,3 +249,33 @@ def test_mixed_precision_trains(tmp_path: Path, mnist_dir: Path, precision: str)
     out = trainer.run()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["r1"]) for r in rows)
+
+
+def test_r3gan_with_rpgan_r1_and_r2_trains_in_bf16(tmp_path: Path, mnist_dir: Path):
+    from distgan.training.loop import Trainer
+
+    reset_accelerate()
+    r3gan = ["model.name=r3gan", "loss.name=rpgan", "train.mixed_precision=bf16", "train.steps=3"]
+    penalties = ["loss.r1_gamma=0.1", "loss.r1_interval=1", "loss.r2_gamma=0.1", "loss.r2_interval=1"]
+    trainer = Trainer(tiny_config(tmp_path / "run", mnist_dir, *r3gan, *penalties))
+    assert trainer.accelerator.mixed_precision == "bf16"
+    out = trainer.run()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    assert all(math.isfinite(r[k]) for r in rows for k in ("loss_d", "loss_g", "r1", "r2"))
+    assert trainer.state.data_position == 3 * 2 * 8  # D's batch and G's own, 8 images each
+
+
+def test_the_mnist_r3gan_preset_trains(tmp_path: Path, mnist_dir: Path):
+    from distgan.config import load_config
+    from distgan.training.loop import Trainer
+
+    reset_accelerate()
+    # The preset as shipped, with a smaller batch to stay fast.
+    overrides = [f"output_dir={tmp_path / 'run'}", f"data.path={mnist_dir}", "data.num_workers=0", "train.steps=2"]
+    cfg = load_config("mnist_r3gan", [*overrides, "train.batch_size=8", "train.log_every=1", "train.progress=false"])
+    out = Trainer(cfg).run()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kimg"] for r in rows] == [0.016, 0.032]  # D's and G's real batch per step
+    assert all(math.isfinite(r[k]) for r in rows for k in ("loss_d", "loss_g", "r1", "r2", "lr_g", "gamma_scale"))
+    assert (out / "final" / "generator_ema.safetensors").is_file()

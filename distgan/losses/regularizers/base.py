@@ -19,6 +19,7 @@ class Regularizer:
     `from_config`, which returns None when the config leaves them off."""
 
     target: ClassVar[Target | None] = None
+    gamma: float | None = None  # a penalty's weight; schedule.gamma_scale_end scales it over images seen
 
     @property
     def differentiates_twice(self) -> bool:

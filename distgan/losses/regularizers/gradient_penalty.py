@@ -17,7 +17,7 @@ class GradientPenalty(Regularizer):
     target = "mix"
 
     def __init__(self, weight: float) -> None:
-        self.weight = weight
+        self.gamma = weight  # named like R1's and R2's weight: schedule.gamma_scale_end scales it too
 
     @classmethod
     def from_config(cls, cfg: LossConfig) -> GradientPenalty | None:
@@ -29,4 +29,4 @@ class GradientPenalty(Regularizer):
 
     def penalty(self, grad_norm_sq: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         penalty = ((grad_norm_sq + 1e-12).sqrt() - 1.0).square().mean()
-        return self.weight * penalty, {"gp": penalty.detach()}
+        return self.gamma * penalty, {"gp": penalty.detach()}

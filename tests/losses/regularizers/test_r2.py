@@ -30,3 +30,15 @@ def test_r2_is_off_by_default_and_configured_by_its_keys():
     assert not any(isinstance(r, R2) for r in build_regularizers(load_config(None).loss))
     (r2,) = build_regularizers(load_config(None, ["loss.r2_gamma=0.5", "loss.r2_interval=4"]).loss)
     assert isinstance(r2, R2) and [r2.due(s) for s in range(5)] == [True, False, False, False, True]
+
+
+def test_r1_and_r2_at_interval_one_apply_on_every_d_step_without_lazy_scaling():
+    # R3GAN: (gamma / 2) * (R1 + R2) on every D step.
+    real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
+    cfg = LossConfig(r1_gamma=0.1, r1_interval=1, r2_gamma=0.1, r2_interval=1)
+    r1 = (2 * 0.7 * real).square().flatten(1).sum(1).mean()
+    r2 = (2 * 0.7 * fake).square().flatten(1).sum(1).mean()
+    for d_step in range(5):
+        both = objective(cfg, Quadratic(), fake).loss("d", batch(real), d_step)
+        without = objective(LossConfig(), Quadratic(), fake).loss("d", batch(real), d_step)
+        assert torch.allclose(both.loss - without.loss, 0.1 / 2 * (r1 + r2), rtol=1e-5), d_step
