@@ -90,7 +90,8 @@ CASES = {
         "loss.name=wgan-gp",
         "train.n_critic=2",
     ],
-    "diffaug-hinge-lazyr1": ["aug.name=diffaug", "loss.name=hinge", "loss.r1_gamma=1.0", "loss.r1_interval=2"],
+    # RpGAN under augmentation: the G phase augments its own reals as well as the fakes.
+    "diffaug-rpgan-lazyr1": ["aug.name=diffaug", "loss.name=rpgan", "loss.r1_gamma=1.0", "loss.r1_interval=2"],
 }
 STEPS = 10
 
