@@ -140,3 +140,14 @@ def reset_accelerate_state() -> None:
 def engine_overflowed(engine: Any) -> bool:
     """Whether a DeepSpeed engine skipped its last step for a non-finite gradient norm (ZeRO-1/2)."""
     return bool(getattr(getattr(engine, "optimizer", None), "overflow", False))
+
+
+def drop_engine_hooks(module: torch.nn.Module) -> None:
+    """Removes the forward hooks a DeepSpeed engine put on the module it wraps (they cast inputs
+    to the engine's fp16/bf16 and track its state) from a copy of that module, such as the fp32
+    EMA generator: the copy is no engine's, and the cast would feed half inputs to fp32 weights.
+    Hooks of the network's own (spectral norm, user hooks) stay."""
+    for sub in module.modules():
+        for hooks in (sub._forward_pre_hooks, sub._forward_hooks):
+            for key in [k for k, hook in hooks.items() if "DeepSpeedEngine" in getattr(hook, "__qualname__", "")]:
+                del hooks[key]

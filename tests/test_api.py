@@ -121,7 +121,7 @@ def test_sample_cli_writes_the_images_of_sample(run: Path, tmp_path: Path):
 
 def test_checkpoint_directory_holds_the_ema_generator_by_name(run: Path, tmp_path: Path):
     # The on-disk contract: checkpoints/step_<N>/EMA_FILE is the EMA generator's own state_dict
-    # (no metadata), and the run's config.yaml sits two levels up.
+    # (no metadata); its config is its own config.yaml, else the run's two levels up (older checkpoints).
     copy = tmp_path / "run"
     step_dir = copy / "checkpoints" / "step_5"
     step_dir.mkdir(parents=True)
@@ -137,7 +137,7 @@ def test_checkpoint_directory_holds_the_ema_generator_by_name(run: Path, tmp_pat
     lonely = tmp_path / "lonely" / "step_2"
     lonely.mkdir(parents=True)
     shutil.copy(run / "final" / "generator_ema.safetensors", lonely / EMA_FILE)
-    with pytest.raises(DistganError, match="no config.yaml two levels up"):
+    with pytest.raises(DistganError, match="no config.yaml in it or two levels up"):
         distgan.load_generator(lonely)
 
 

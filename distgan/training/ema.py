@@ -7,6 +7,7 @@ import copy
 import torch
 from torch import nn
 
+from distgan.compat import drop_engine_hooks
 from distgan.config import EMAConfig
 
 
@@ -25,6 +26,7 @@ class GeneratorEMA(nn.Module):
         # fp32 even where training holds G in bf16/fp16 (DeepSpeed): an average with beta near 1
         # moves by less than a bf16 ulp per step.
         self.generator = copy.deepcopy(generator).float().eval().requires_grad_(False)
+        drop_engine_hooks(self.generator)  # a copy of DeepSpeed's G would cast its inputs to fp16
 
     def beta(self, images_generated: int, batch_size: int) -> float:
         if not self.cfg.enabled:

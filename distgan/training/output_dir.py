@@ -19,9 +19,6 @@ from torch import nn
 
 from distgan.errors import DistganError
 
-# Beside a checkpoint: final/ (G, EMA G, D), the sample grids, metrics and curves.
-SLACK_BYTES = 64 << 20
-
 
 class OutputDirError(DistganError):
     """The output directory cannot take what the run will write."""
@@ -66,15 +63,19 @@ def checkpoint_bytes(*networks: nn.Module, optimizer_moments: int = 2) -> int:
     return sum(sizes) * (1 + optimizer_moments) + (sizes[0] if sizes else 0)
 
 
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 2**20:.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.0f} KiB"
+
+
 def check_free_space(accelerator: Accelerator, out: Path, needed: int) -> None:
-    """Refuses to start when `out` has less free space than one checkpoint and the slack."""
+    """Refuses to start when `out` has less free space than one checkpoint (`needed` bytes)."""
     problem = None
     if accelerator.is_main_process:
         existing = next(p for p in (out, *out.parents) if p.exists())  # out itself is made later
         free = shutil.disk_usage(existing).free
-        if free < needed + SLACK_BYTES:
+        if free < needed:
             problem = (
-                f"output_dir={out} has {free / 2**20:.0f} MiB free, and one checkpoint with the final weights "
-                f"needs about {(needed + SLACK_BYTES) / 2**20:.0f} MiB: free some space or choose another output_dir"
+                f"output_dir={out} has {_size(free)} free and one checkpoint of these networks needs about "
+                f"{_size(needed)}: free some space or choose another output_dir"
             )
     _agree(accelerator, problem)

@@ -114,22 +114,28 @@ def test_full_disk_keeps_the_previous_checkpoint_and_stops_with_a_clear_error(sm
     train_in_process(out, mnist_dir, "train.steps=1", "train.checkpoint_every=1")
     first = out / "checkpoints" / "step_1"
     size = sum(f.stat().st_size for f in first.rglob("*"))
-    free = shutil.disk_usage(small_disk).free
-    with open(small_disk / "filler", "wb") as handle:  # leave room for half a checkpoint
-        handle.write(b"\0" * (free - size // 2))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        _cli(out, mnist_dir, "train.steps=2", "train.checkpoint_every=1"),
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def fill_and_run(room: int, steps: int) -> subprocess.CompletedProcess:
+        (small_disk / "filler").unlink(missing_ok=True)
+        free = shutil.disk_usage(small_disk).free
+        with open(small_disk / "filler", "wb") as handle:
+            handle.write(b"\0" * (free - room))
+        cli = _cli(out, mnist_dir, f"train.steps={steps}", "train.checkpoint_every=1")
+        return subprocess.run(cli, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+    # Room for half a checkpoint: refused before any work.
+    result = fill_and_run(size // 2, steps=3)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "free and one checkpoint of these networks needs about" in result.stderr.strip().splitlines()[-1]
+    assert list_checkpoints(out / "checkpoints") == [first]
+    # Room for one and a half: step 2's checkpoint fits, step 3's does not (the disk filled mid-run).
+    result = fill_and_run(size + size // 2, steps=3)
     assert result.returncode == 2, result.stderr[-2000:]
     error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"distgan: error: could not write checkpoint {out / 'checkpoints' / 'step_2'}: ")
+    second = out / "checkpoints" / "step_2"
+    assert error.startswith(f"distgan: error: could not write checkpoint {out / 'checkpoints' / 'step_3'}: "), error
     assert re.search(r": the disk is full \([\d.]+ MiB free, a checkpoint takes [\d.]+ MiB\): ", error), error
-    assert f"the newest checkpoint is still {first}" in error
-    assert list_checkpoints(out / "checkpoints") == [first] and find_damage(first) is None
+    assert f"the newest checkpoint is still {second}" in error
+    assert list_checkpoints(out / "checkpoints") == [first, second] and find_damage(second) is None
     assert not list((out / "checkpoints").glob(".tmp-*"))  # the partial write gave its space back
