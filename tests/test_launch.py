@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from distgan.launch import split_argv
-from tests.training.helpers import REPO, accelerate_launch, outcome
+from tests.training.helpers import accelerate_launch, outcome, run_module
 
 
 def test_split_between_launcher_flags_and_trainer_arguments():
@@ -25,14 +21,7 @@ def test_split_between_launcher_flags_and_trainer_arguments():
 def test_a_config_error_is_one_line_with_the_trainers_exit_code(processes: int):
     # The same flags the tests give `accelerate launch`, the script left out.
     flags = accelerate_launch(processes)[3:]
-    result = subprocess.run(
-        [sys.executable, "-m", "distgan.launch", *flags, "train.stepz=3"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        timeout=120,
-    )
+    result = run_module("launch", *flags, "train.stepz=3")
     assert result.returncode == 2, outcome(result)
     assert result.stderr.strip().splitlines() == [
         line for line in result.stderr.strip().splitlines() if line.startswith("distgan: error:")

@@ -34,6 +34,34 @@ TINY = [
 ]
 
 
+# R3GAN's recipe on the test networks: its network, RpGAN, R1 and R2 on every D step.
+R3GAN_RECIPE = [
+    "model.name=r3gan",
+    "loss.name=rpgan",
+    "loss.r1_gamma=0.1",
+    "loss.r1_interval=1",
+    "loss.r2_gamma=0.1",
+    "loss.r2_interval=1",
+]
+
+
+def run_module(module: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """`python -m distgan.<module> ARGS` in the repo, one thread, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", f"distgan.{module}", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=timeout,
+    )
+
+
+def train_cli(out: Path, data: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`python -m distgan.train` on the tiny test config."""
+    return run_module("train", *TINY, f"output_dir={out}", f"data.path={data}", *overrides)
+
+
 def tiny_config(out: Path, data: Path, *overrides: str) -> Config:
     return load_config("mnist_dcgan", [*TINY, f"output_dir={out}", f"data.path={data}", *overrides])
 

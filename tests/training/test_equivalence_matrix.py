@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
+from tests.training.helpers import R3GAN_RECIPE, final_weights, launch, max_abs_diff, outcome
 
 CASES = {
     "minimax-r1r2every-accum2": [
@@ -55,15 +55,7 @@ CASES = {
         "loss.r1_interval=1",
     ],
     # R3GAN: its network, the G phase reading its own reals, R1 and R2 on every D step.
-    "rpgan-r1r2-every": [
-        "model.name=r3gan",
-        "loss.name=rpgan",
-        "loss.r1_gamma=0.1",
-        "loss.r1_interval=1",
-        "loss.r2_gamma=0.1",
-        "loss.r2_interval=1",
-        "train.grad_accum=2",
-    ],
+    "rpgan-r1r2-every": [*R3GAN_RECIPE, "train.grad_accum=2"],
     "lsgan-lazyr2-accum2-noema": [
         "loss.name=lsgan",
         "loss.r2_gamma=2.0",

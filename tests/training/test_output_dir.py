@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from distgan.training.output_dir import checkpoint_bytes
-from tests.training.helpers import REPO, TINY, launch, outcome
+from tests.training.helpers import launch, outcome, train_cli
 
 
 @contextmanager
@@ -29,17 +28,6 @@ def tmpfs(where: Path, options: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def train_cli(out: Path, data: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "distgan.train", *TINY, f"output_dir={out}", f"data.path={data}", *overrides],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        timeout=120,
-    )
 
 
 def test_read_only_output_dir_is_one_line_before_work(tmp_path: Path, mnist_dir: Path):

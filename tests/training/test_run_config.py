@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,7 @@ import yaml
 
 from distgan.config import load_config
 from distgan.training.run_config import RunConfigChanged, config_changes, may_change
-from tests.training.helpers import REPO, TINY, launch, outcome, reset_accelerate, tiny_config, train_in_process
+from tests.training.helpers import launch, outcome, reset_accelerate, tiny_config, train_cli, train_in_process
 
 
 def snapshot(run: Path) -> dict[str, bytes]:
@@ -39,15 +36,7 @@ def test_finished_run_with_another_loss_is_refused_and_nothing_is_rewritten(tmp_
     run = tmp_path / "run"
     train_in_process(run, mnist_dir, "train.steps=3", "train.checkpoint_every=2")
     before = snapshot(run)
-    cmd = [sys.executable, "-m", "distgan.train", *TINY, f"output_dir={run}", f"data.path={mnist_dir}"]
-    result = subprocess.run(
-        [*cmd, "train.steps=3", "train.checkpoint_every=2", "loss.name=hinge"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        timeout=120,
-    )
+    result = train_cli(run, mnist_dir, "train.steps=3", "train.checkpoint_every=2", "loss.name=hinge")
     assert result.returncode == 2, outcome(result)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -14,7 +14,7 @@ from PIL import Image
 from distgan.config import Config
 from distgan.models import build_models
 from distgan.training.checkpoint import EMA_FILE, STATE_FILE
-from tests.training.helpers import final_weights, reset_accelerate, tiny_config, train_in_process
+from tests.training.helpers import R3GAN_RECIPE, final_weights, reset_accelerate, tiny_config, train_in_process
 
 MODEL_LOSS = [
     ("mlp", "minimax", ["data.resolution=16"]),
@@ -125,15 +125,7 @@ RESUME_CASES = {
     ],
     "wgan-gp": ["loss.name=wgan-gp"],
     # R3GAN: the G phase's own real batch moves the data position; R1 and R2 on every D step.
-    "rpgan-r1r2": [
-        "model.name=r3gan",
-        "loss.name=rpgan",
-        "loss.r1_gamma=0.1",
-        "loss.r1_interval=1",
-        "loss.r2_gamma=0.1",
-        "loss.r2_interval=1",
-        "train.grad_accum=2",
-    ],
+    "rpgan-r1r2": [*R3GAN_RECIPE, "train.grad_accum=2"],
     # Resumed mid-ramp (40 of the 60 images of the ramp): every scheduled value from the data position.
     "schedules": [
         "schedule.shape=cosine",
