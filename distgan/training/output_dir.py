@@ -13,11 +13,11 @@ import shutil
 import uuid
 from pathlib import Path
 
-import torch
 from accelerate import Accelerator
 from torch import nn
 
 from distgan.errors import DistganError
+from distgan.training.checkpoint import all_ranks_ok
 
 
 class OutputDirError(DistganError):
@@ -26,13 +26,8 @@ class OutputDirError(DistganError):
 
 def _agree(accelerator: Accelerator, problem: str | None) -> None:
     """Raises on every rank when the main process found a problem (its message there)."""
-    if accelerator.num_processes > 1:
-        flag = torch.tensor([0 if problem is None else 1], device=accelerator.device)
-        if int(accelerator.reduce(flag, reduction="sum").item()) == 0:
-            return
+    if not all_ranks_ok(accelerator, problem is None):
         raise OutputDirError(problem or "the main process cannot write output_dir (its error says why)")
-    if problem is not None:
-        raise OutputDirError(problem)
 
 
 def check_writable(accelerator: Accelerator, out: Path) -> None:
