@@ -36,6 +36,8 @@ class DataConfig(_Section):
     split: str = "train"
     image_column: str = "image"
     label_column: str | None = "label"
+    conditional: bool = False  # class-conditional G and D, trained on data.label_column
+    num_classes: int | None = Field(None, ge=2)  # null: from the data (folder names, ClassLabel, largest label + 1)
     resolution: int = Field(32, ge=8)
     channels: Literal[1, 3] | None = None
     num_workers: int = Field(2, ge=0)
@@ -51,6 +53,7 @@ class ModelConfig(_Section):
     d_width: int = Field(64, ge=1)
     g_norm: Literal["batch", "none"] = "batch"
     d_norm: Literal["none", "batch", "spectral"] = "none"
+    class_embed_dim: int = Field(128, ge=1)  # conditional G: the class embedding concatenated to z
     sync_bn: bool | Literal["auto"] = "auto"  # auto: on with more than one process and a BatchNorm layer
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
@@ -210,6 +213,8 @@ class Config(_Section):
             raise ValueError(
                 "data.path is required for data.source=hf: a hub id (user/name) or a save_to_disk directory"
             )
+        if self.data.conditional and not self.data.label_column:
+            raise ValueError("data.conditional=true needs labels: set data.label_column to the class column")
         self._check_aug()
         return self
 

@@ -39,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="generator to measure (default: RUN_DIR/final/generator_ema.safetensors)",
     )
     parser.add_argument("--seed", type=int, default=None, help="latent seed (default: the run's seed)")
+    parser.add_argument(
+        "--intra-fid",
+        action="store_true",
+        help="conditional generators: also the intra-class FID, each class's --num / classes images "
+        "against the reference images of that class, and its mean over classes",
+    )
     parser.add_argument("--version", action="version", version=f"distgan {__version__}")
     parser.add_argument(
         "overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. eval.inception=PATH"
@@ -64,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         generator = load_generator(args.checkpoint or args.run_dir, acc.device)
         evaluator = Evaluator(acc, cfg)  # the extractor is checked before any image is generated
         seed = cfg.seed if args.seed is None else args.seed
-        result = evaluator.evaluate(generator, generator.z_dim, args.num, seed)
+        if args.intra_fid and not generator.num_classes:
+            raise DistganError("--intra-fid needs a class-conditional generator (data.conditional=true)")
+        result = evaluator.evaluate(generator, generator.z_dim, args.num, seed, generator.num_classes)
+        if args.intra_fid:
+            per_class = args.num // generator.num_classes
+            result.update(evaluator.intra_fid(generator, generator.z_dim, per_class, seed, generator.num_classes))
     except DistganError as err:
         if acc.is_main_process:
             print(f"distgan: error: {err}", file=sys.stderr)

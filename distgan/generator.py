@@ -8,6 +8,7 @@ stored by name and whose config is the run's `config.yaml` two levels up.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -28,10 +29,19 @@ _WHERE = "give a run directory, final/, final/best/, a .safetensors file or chec
 
 
 class Generator(nn.Module):
-    """A trained generator with what is needed to use it: latent size, image shape, the run's config."""
+    """A trained generator with what is needed to use it: latent size, image shape, the run's
+    config and, for a class-conditional one, its class count (and class names where known)."""
 
     def __init__(
-        self, net: nn.Module, z_dim: int, channels: int, resolution: int, config: Config, step: int | None = None
+        self,
+        net: nn.Module,
+        z_dim: int,
+        channels: int,
+        resolution: int,
+        config: Config,
+        step: int | None = None,
+        num_classes: int = 0,
+        class_names: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -40,9 +50,31 @@ class Generator(nn.Module):
         self.resolution = resolution
         self.config = config
         self.step = step
+        self.num_classes = num_classes
+        self.class_names = list(class_names or [])
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z)
+    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.net(z) if c is None else self.net(z, c)
+
+    def class_metadata(self) -> dict[str, str]:
+        if not self.num_classes:
+            return {}
+        return {"num_classes": str(self.num_classes), "class_names": json.dumps(self.class_names)}
+
+    def class_id(self, name_or_id: str | int) -> int:
+        """A class id from an id or a class name; one-line error when there is no such class."""
+        if not self.num_classes:
+            raise DistganError("a class was given but this generator is unconditional: leave the class out")
+        if isinstance(name_or_id, str) and name_or_id in self.class_names:
+            return self.class_names.index(name_or_id)
+        try:
+            k = int(name_or_id)
+        except ValueError:
+            k = -1
+        if not 0 <= k < self.num_classes:
+            names = f" or a name ({', '.join(self.class_names)})" if self.class_names else ""
+            raise DistganError(f"class {name_or_id}: this generator has classes 0..{self.num_classes - 1}{names}")
+        return k
 
     @classmethod
     def from_pretrained(cls, source: str | Path, device: torch.device | str = "cpu") -> Generator:
@@ -64,12 +96,16 @@ class Generator(nn.Module):
         return push_to_hub(self, repo_id, **kwargs)
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, labels: Tensor | None = None, batch_size: int = 256) -> Tensor:
-        """`n` images [n, C, R, R] in [-1, 1] on the generator's device; the same seed gives the same images."""
-        if labels is not None:
-            raise DistganError("labels were given but this generator is unconditional: call sample() without labels")
+    def sample(
+        self, n: int, seed: int = 0, labels: Tensor | int | str | list[int] | None = None, batch_size: int = 256
+    ) -> Tensor:
+        """`n` images [n, C, R, R] in [-1, 1] on the generator's device; the same seed gives the same images.
+
+        A conditional generator draws each image's class from `labels`: one class (an id or a
+        class name) for all, or `n` ids; None draws them uniformly from `seed`."""
         if n < 1 or batch_size < 1:
             raise DistganError(f"sample(n={n}, batch_size={batch_size}): both must be at least 1")
+        classes = self._classes(n, seed, labels)
         # Latents are drawn on the CPU so that a seed gives the same images on every device.
         z = torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed))
         param = next(self.net.parameters(), None)
@@ -77,9 +113,32 @@ class Generator(nn.Module):
         was_training = self.training
         self.eval()  # batch statistics would make an image depend on the rest of its batch
         try:
-            return torch.cat([self.net(chunk.to(device)) for chunk in z.split(batch_size)])
+            chunks = z.split(batch_size)
+            if classes is None:
+                return torch.cat([self.net(chunk.to(device)) for chunk in chunks])
+            return torch.cat(
+                [self.net(chunk.to(device), c.to(device)) for chunk, c in zip(chunks, classes.split(batch_size))]
+            )
         finally:
             self.train(was_training)
+
+    def _classes(self, n: int, seed: int, labels: Tensor | int | str | list[int] | None) -> Tensor | None:
+        if not self.num_classes:
+            if labels is not None:
+                raise DistganError("labels were given but this generator is unconditional: sample() without labels")
+            return None
+        if labels is None:
+            from distgan.evaluation.evaluator import uniform_classes
+
+            return uniform_classes(n, self.num_classes, seed)
+        if isinstance(labels, (int, str)):
+            return torch.full((n,), self.class_id(labels), dtype=torch.int64)
+        classes = torch.as_tensor(labels, dtype=torch.int64).flatten().cpu()
+        if len(classes) != n:
+            raise DistganError(f"sample(n={n}) got {len(classes)} labels: give one class for all, or n class ids")
+        if len(classes) and not (0 <= int(classes.min()) and int(classes.max()) < self.num_classes):
+            raise DistganError(f"labels must lie in 0..{self.num_classes - 1}, got {classes.min()}..{classes.max()}")
+        return classes
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Generator:
@@ -98,7 +157,13 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Gene
         int(metadata["resolution"]),
         cfg,
         int(metadata["step"]) if "step" in metadata else None,
+        *_classes_of(metadata),
     ).eval()
+
+
+def _classes_of(metadata: dict[str, str]) -> tuple[int, list[str]]:
+    """(class count, class names) stored with a conditional network's weights; (0, []) otherwise."""
+    return int(metadata.get("num_classes", 0)), json.loads(metadata.get("class_names", "[]"))
 
 
 def load_discriminator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, Config]:
@@ -129,7 +194,9 @@ def _load_final_file(path: Path, device: torch.device | str) -> tuple[nn.Module,
         raise DistganError(f"{path} has no distgan config in its metadata: give a file from a run's final/ directory")
     cfg = Config.model_validate(yaml.safe_load(metadata["distgan_config"]))
     channels, resolution = int(metadata["channels"]), int(metadata["resolution"])
-    nets = _build(cfg, channels, resolution)
+    if cfg.data.conditional and "num_classes" not in metadata:
+        raise DistganError(f"{path} is from a conditional run but does not record its class count: give final/ weights")
+    nets = _build(cfg, channels, resolution, _classes_of(metadata)[0])
     net = nets.discriminator if metadata["network"] == "discriminator" else nets.generator
     _load_state(net, state, path, cfg)
     return net.to(device).eval(), cfg, metadata, nets.z_dim
@@ -150,6 +217,8 @@ def _generator_from_checkpoint(step_dir: Path, device: torch.device | str) -> Ge
     cfg = Config.model_validate(yaml.safe_load(config_file.read_text()))
     try:
         state = load_file(str(weights), device="cpu")
+        with safe_open(str(weights), framework="pt") as handle:
+            num_classes, class_names = _classes_of(handle.metadata() or {})
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a bad file
         raise DistganError(f"{weights} is not a readable safetensors file ({' '.join(str(err).split())})") from None
     resolution = cfg.data.resolution
@@ -157,7 +226,7 @@ def _generator_from_checkpoint(step_dir: Path, device: torch.device | str) -> Ge
     # it came from the images, so the weights decide between grey and colour.
     candidates = [cfg.data.channels] if cfg.data.channels else [1] if cfg.data.source == "mnist" else [3, 1]
     for i, channels in enumerate(candidates):
-        nets = _build(cfg, channels, resolution)
+        nets = _build(cfg, channels, resolution, num_classes)
         try:
             _load_state(nets.generator, state, weights, cfg)
         except ModelError:
@@ -165,15 +234,16 @@ def _generator_from_checkpoint(step_dir: Path, device: torch.device | str) -> Ge
                 raise
             continue
         return Generator(
-            nets.generator.to(device), nets.z_dim, channels, resolution, cfg, checkpoint_step(step_dir)
+            *(nets.generator.to(device), nets.z_dim, channels, resolution, cfg, checkpoint_step(step_dir)),
+            *(num_classes, class_names),
         ).eval()
     raise AssertionError("unreachable: the last candidate returns or raises")
 
 
-def _build(cfg: Config, channels: int, resolution: int) -> GANModels:
+def _build(cfg: Config, channels: int, resolution: int, num_classes: int = 0) -> GANModels:
     # Building initialises random weights that are overwritten at once: it must not move the caller's RNG.
     with torch.random.fork_rng(devices=[]):
-        return build_models(cfg.model, channels=channels, resolution=resolution)
+        return build_models(cfg.model, channels=channels, resolution=resolution, num_classes=num_classes)
 
 
 def _load_state(net: nn.Module, state: dict[str, Tensor], path: Path, cfg: Config) -> None:

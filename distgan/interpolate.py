@@ -34,9 +34,16 @@ def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 
 @torch.no_grad()
 def interpolate(
-    source: Path, rows: int, steps: int, seed: int = 0, linear: bool = False, device: str = "cpu"
+    source: Path,
+    rows: int,
+    steps: int,
+    seed: int = 0,
+    linear: bool = False,
+    device: str = "cpu",
+    class_id: str | int | None = None,
 ) -> Tensor:
-    """Images [rows * steps, C, R, R] in [-1, 1], row-major."""
+    """Images [rows * steps, C, R, R] in [-1, 1], row-major. A conditional generator keeps one
+    class per row: `class_id` for all, else row r has class r mod the class count."""
     from distgan.generator import load_generator
 
     generator = load_generator(source, device)
@@ -45,7 +52,15 @@ def interpolate(
     ends = torch.randn(2, rows, z_dim, generator=gen)
     t = torch.linspace(0, 1, steps)
     z = (lerp if linear else slerp)(ends[0], ends[1], t).reshape(rows * steps, z_dim)
-    return generator(z.to(device))
+    if not generator.num_classes:
+        if class_id is not None:
+            generator.class_id(class_id)  # raises: unconditional
+        return generator(z.to(device))
+    if class_id is not None:
+        row_classes = torch.full((rows,), generator.class_id(class_id))
+    else:
+        row_classes = torch.arange(rows) % generator.num_classes
+    return generator(z.to(device), row_classes.repeat_interleave(steps).to(device))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="latent seed (default: %(default)s)")
     parser.add_argument("--linear", action="store_true", help="straight lines instead of slerp")
     parser.add_argument(
+        "--class",
+        dest="class_id",
+        default=None,
+        help="conditional generators: the class of every row, an id or a name (default: row r has class r)",
+    )
+    parser.add_argument(
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
         help="torch device (default: %(default)s; cuda where available, else cpu)",
@@ -68,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows < 1 or args.steps < 2:
         parser.error("--rows must be at least 1 and --steps at least 2")
     try:
-        images = interpolate(args.source, args.rows, args.steps, args.seed, args.linear, args.device)
+        images = interpolate(args.source, args.rows, args.steps, args.seed, args.linear, args.device, args.class_id)
     except DistganError as err:
         print(f"distgan: error: {err}", file=sys.stderr)
         return 2

@@ -59,17 +59,29 @@ def load_pixels(paths: list[Path], channels: int, resolution: int) -> torch.Tens
 
 
 @torch.no_grad()
-def score(run: Path, paths: list[Path], batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
-    """(shaped uint8 images, D outputs [N], realness [N], loss name) for the images at `paths`."""
+def score(
+    run: Path, paths: list[Path], batch_size: int = 256, class_id: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
+    """(shaped uint8 images, D outputs [N], realness [N], loss name) for the images at `paths`;
+    a class-conditional D scores them as images of class `class_id`."""
     from distgan.data import to_float_images
     from distgan.generator import load_discriminator
 
     discriminator, cfg = load_discriminator(run)
+    if cfg.data.conditional and class_id is None:
+        raise DistganError("this discriminator is class-conditional: give --class K, the class to score the images as")
+    if not cfg.data.conditional and class_id is not None:
+        raise DistganError("--class was given but this discriminator is unconditional: leave it out")
     channels = cfg.data.channels or (1 if cfg.data.source == "mnist" else 3)
     pixels = load_pixels(paths, channels, cfg.data.resolution)
-    outputs = torch.cat(
-        [discriminator(to_float_images(chunk)).reshape(-1).float() for chunk in pixels.split(batch_size)]
-    )
+
+    def run_d(x: torch.Tensor) -> torch.Tensor:
+        return discriminator(x) if class_id is None else discriminator(x, torch.full((len(x),), class_id))
+
+    try:
+        outputs = torch.cat([run_d(to_float_images(chunk)).reshape(-1).float() for chunk in pixels.split(batch_size)])
+    except IndexError:
+        raise DistganError(f"--class {class_id} is not a class of this discriminator: give a class id from 0") from None
     return pixels, outputs, torch.sigmoid(outputs), cfg.loss.name
 
 
@@ -93,11 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("scores.png"),
         help="contact sheet sorted by realness, row by row (default: %(default)s)",
     )
+    parser.add_argument(
+        "--class", dest="class_id", type=int, default=None, help="conditional runs: the class to score the images as"
+    )
     parser.add_argument("--version", action="version", version=f"distgan {__version__}")
     args = parser.parse_args(argv)
     try:
         paths = find_images(args.images)
-        pixels, outputs, realness, loss = score(args.run, paths)
+        pixels, outputs, realness, loss = score(args.run, paths, class_id=args.class_id)
     except DistganError as err:
         print(f"distgan: error: {err}", file=sys.stderr)
         return 2

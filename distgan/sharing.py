@@ -35,6 +35,7 @@ def save_pretrained(generator: Generator, directory: str | Path, metrics: dict[s
     metadata = {"distgan_config": cfg.to_yaml(), "channels": generator.channels, "resolution": generator.resolution}
     if generator.step is not None:
         metadata["step"] = generator.step
+    metadata.update(generator.class_metadata())
     save_networks(directory, {"generator_ema": generator.net}, metadata)
     (directory / "config.yaml").write_text(cfg.to_yaml())
     save_image_grid(generator.sample(64, seed=0).cpu(), directory / GRID_FILE)
@@ -92,6 +93,11 @@ def model_card(generator: Generator, metrics: dict[str, Any] | None) -> str:
         quality = f"FID {metrics['fid']:.3f} (KID {metrics.get('kid')}), protocol: `{json.dumps(protocol)}`"
     else:
         quality = "not measured with this export (run `python -m distgan.evaluate` on the folder)"
+    shape_comment = f"# [16, {generator.channels}, {generator.resolution}, {generator.resolution}] in [-1, 1]"
+    classes = ""
+    if generator.num_classes:
+        names = f" ({', '.join(generator.class_names)})" if generator.class_names else ""
+        classes = f" Class-conditional: {generator.num_classes} classes{names}; `labels=` picks them."
     return f"""---
 library_name: distgan
 tags: [gan, image-generation, distgan]
@@ -108,8 +114,8 @@ Quality: {quality}.
 ```python
 import distgan
 G = distgan.Generator.from_pretrained("THIS_FOLDER_OR_REPO_ID")
-images = G.sample(16, seed=0)  # [16, {generator.channels}, {generator.resolution}, {generator.resolution}] in [-1, 1]
+images = G.sample(16, seed=0{", labels=0" if generator.num_classes else ""})  {shape_comment}
 ```
 
-Latent size {generator.z_dim}. The full training config is `config.yaml` beside this card.
+Latent size {generator.z_dim}.{classes} The full training config is `config.yaml` beside this card.
 """

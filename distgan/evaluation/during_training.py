@@ -39,11 +39,13 @@ class TrainingEvaluation(Hook):
         log: JsonlLog | None,
         save_weights: Callable[[Path], None],
         stopwatch: Stopwatch,
+        num_classes: int = 0,
     ) -> None:
         # Builds the extractor now: a wrong eval.inception fails before training.
         self.evaluator = Evaluator(accelerator, cfg)
         self.accelerator, self.cfg, self.out, self.generator, self.z_dim = accelerator, cfg, out, generator_ema, z_dim
         self.state, self.log, self.save_weights, self.stopwatch = state, log, save_weights, stopwatch
+        self.num_classes = num_classes
         self.best_dir = out / BEST_DIR
         # A resumed run keeps the best it had.
         record = self.best_dir / "metrics.json"
@@ -55,7 +57,9 @@ class TrainingEvaluation(Hook):
     def __call__(self, step: int, last: bool) -> Outcome:
         """Evaluates on every rank; its time is not counted as training time."""
         start = time.perf_counter()
-        result = self.evaluator.evaluate(self.generator, self.z_dim, self.cfg.eval.num_images, seed=self.cfg.seed)
+        result = self.evaluator.evaluate(
+            self.generator, self.z_dim, self.cfg.eval.num_images, seed=self.cfg.seed, num_classes=self.num_classes
+        )
         row = {"step": step, "kimg": self.state.data_position / 1000, **result}
         if self.log is not None:
             self.log.write(row)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+import torch
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
 from torch import nn
@@ -17,6 +19,9 @@ from distgan.evaluation.fid import feature_statistics, frechet_distance
 from distgan.evaluation.fid_inception import fetch_once
 from distgan.evaluation.inception_score import inception_score
 from distgan.evaluation.kid import kernel_inception_distance
+from distgan.training.noise import mix_seed
+
+CLASS_DRAW = 1  # keys the evaluation's class draw apart from its latents
 
 
 class Evaluator:
@@ -35,22 +40,39 @@ class Evaluator:
         self.real: real_stats.RealStats | None = None
         self._real_ready = False
 
-    def evaluate(self, generator: nn.Module, z_dim: int, num_images: int, seed: int) -> dict[str, Any]:
-        """Metrics of `num_images` images from `generator` (latents drawn from `seed`). Call on
-        every rank; every rank gets the same dict (floats, counts, the extractor name)."""
+    def _reference(self) -> real_stats.RealStats | None:
+        if not self._real_ready:
+            self.real = real_stats.load_or_compute(self.accelerator, self.cfg, self.extractor)
+            self._real_ready = True
+        return self.real
+
+    def _generated(
+        self, generator: nn.Module, z_dim: int, num: int, seed: int, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        was_training = generator.training
+        generator.eval()
+        try:
+            return generated_features(
+                *(self.accelerator, generator, z_dim, num, self.cfg.eval.batch_size, seed, self.extractor),
+                self.cfg.train.progress,
+                labels,
+            )
+        finally:
+            generator.train(was_training)
+
+    def evaluate(
+        self, generator: nn.Module, z_dim: int, num_images: int, seed: int, num_classes: int = 0
+    ) -> dict[str, Any]:
+        """Metrics of `num_images` images from `generator` (latents drawn from `seed`; a conditional
+        generator's classes uniform over its `num_classes`, drawn from `seed` too). Call on every
+        rank; every rank gets the same dict (floats, counts, the extractor name)."""
         if num_images < 2:
             raise EvaluationError(f"FID needs at least 2 generated images, got {num_images}")
         acc, cfg = self.accelerator, self.cfg
         start = time.perf_counter()
-        if not self._real_ready:
-            self.real = real_stats.load_or_compute(acc, cfg, self.extractor)
-            self._real_ready = True
-        was_training = generator.training
-        generator.eval()
-        features, logits = generated_features(
-            acc, generator, z_dim, num_images, cfg.eval.batch_size, seed, self.extractor, cfg.train.progress
-        )
-        generator.train(was_training)
+        self._reference()
+        labels = uniform_classes(num_images, num_classes, seed) if num_classes else None
+        features, logits = self._generated(generator, z_dim, num_images, seed, labels)
         result: dict[str, Any] | None = None
         if acc.is_main_process:
             mu, sigma = feature_statistics(features)
@@ -75,3 +97,45 @@ class Evaluator:
         if acc.num_processes > 1:
             result = broadcast_object_list([result])[0]
         return result
+
+    def intra_fid(
+        self, generator: nn.Module, z_dim: int, images_per_class: int, seed: int, num_classes: int
+    ) -> dict[str, Any]:
+        """Intra-class FID (Miyato & Koyama 2018): per class, FID of `images_per_class` images of
+        that class against the reference images of that class; their mean. Call on every rank."""
+        if images_per_class < 2:
+            raise EvaluationError(f"intra-class FID needs at least 2 images per class, got {images_per_class}")
+        acc = self.accelerator
+        real = self._reference()
+        if acc.is_main_process:
+            counts = np.bincount(np.maximum(real.labels, 0), minlength=num_classes) if real.labels is not None else None
+            if counts is None or (real.labels < 0).any() or (counts[:num_classes] < 2).any():
+                raise EvaluationError(
+                    f"intra-class FID needs at least 2 labelled reference images of each of the {num_classes} "
+                    f"classes in split {real_stats.real_split(self.cfg)!r}: raise eval.num_real or pick another "
+                    f"eval.real_split"
+                )
+        per_class = []
+        for k in range(num_classes):
+            labels = torch.full((images_per_class,), k, dtype=torch.int64)
+            features, _ = self._generated(generator, z_dim, images_per_class, seed, labels)
+            if acc.is_main_process:
+                mine = torch.from_numpy(real.labels == k)
+                mu_real, sigma_real = feature_statistics(real.features[mine])
+                per_class.append(frechet_distance(*feature_statistics(features), mu_real, sigma_real))
+        result = None
+        if acc.is_main_process:
+            result = {
+                "intra_fid": float(np.mean(per_class)),
+                "intra_fid_per_class": per_class,
+                "intra_fid_images_per_class": images_per_class,
+            }
+        if acc.num_processes > 1:
+            result = broadcast_object_list([result])[0]
+        return result
+
+
+def uniform_classes(num: int, num_classes: int, seed: int) -> torch.Tensor:
+    """The classes of a conditional generator's evaluation images: uniform, as in training, from
+    `seed` on the CPU (the same on every device and world size)."""
+    return torch.randint(num_classes, (num,), generator=torch.Generator().manual_seed(mix_seed(seed, CLASS_DRAW)))

@@ -83,17 +83,20 @@ def generated_features(
     seed: int,
     extractor: Extractor,
     progress: bool = True,
+    labels: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Features (and logits) of `num` images from `generator`, latents from `seed`; a
-    progress bar on the main process with `progress` (and a terminal)."""
+    """Features (and logits) of `num` images from `generator`, latents from `seed`, of the
+    classes `labels` [num] for a conditional generator; a progress bar on the main process with
+    `progress` (and a terminal)."""
     z_all = torch.randn(num, z_dim, generator=torch.Generator().manual_seed(seed))
     rows = shard(num, accelerator.process_index, accelerator.num_processes)
     device = next(generator.parameters()).device
 
     def batches():
         for start in range(rows.start, rows.stop, batch_size):
-            z = z_all[start : min(start + batch_size, rows.stop)].to(device)
-            yield to_uint8(generator(z))
+            stop = min(start + batch_size, rows.stop)
+            z = z_all[start:stop].to(device)
+            yield to_uint8(generator(z) if labels is None else generator(z, labels[start:stop].to(device)))
 
     features, logits = _features_of_batches(accelerator, batches(), extractor, len(rows), "generated images", progress)
     return _finish(accelerator, features, logits if extractor.has_logits else None, num, extractor)

@@ -46,6 +46,7 @@ class RealStats:
     mu: np.ndarray  # float64
     sigma: np.ndarray  # float64
     description: dict[str, Any]
+    labels: np.ndarray | None = None  # [N] int64 class ids of the rows of `features` (-1: unlabelled)
 
 
 def cache_dir(cfg: Config) -> Path:
@@ -121,18 +122,20 @@ def load_or_compute(accelerator: Accelerator, cfg: Config, extractor: Extractor)
     # The main process decides for all ranks, so a rank that cannot see the cache waits, not hangs.
     hit = [entry.with_suffix(".npz").is_file()] if accelerator.is_main_process else [None]
     hit = broadcast_object_list(hit)[0] if accelerator.num_processes > 1 else hit[0]
+    indices = reference_indices(len(dataset), num_real, cfg.seed)
+    # Labels are not cached: the dataset holds them, and the subset is the same seeded draw.
+    labels = np.asarray(dataset.labels)[indices] if hasattr(dataset, "labels") else None
     if hit:
         if not accelerator.is_main_process:
             return None
         with np.load(entry.with_suffix(".npz")) as saved:
-            return RealStats(torch.from_numpy(saved["features"]), saved["mu"], saved["sigma"], description)
-    indices = reference_indices(len(dataset), num_real, cfg.seed)
+            return RealStats(torch.from_numpy(saved["features"]), saved["mu"], saved["sigma"], description, labels)
     features = dataset_features(accelerator, dataset, indices, cfg.eval.batch_size, extractor, cfg.data.num_workers)
     if not accelerator.is_main_process:
         return None
     mu, sigma = feature_statistics(features)
     _write_entry(entry, features.numpy(), mu, sigma, description)
-    return RealStats(features, mu, sigma, description)
+    return RealStats(features, mu, sigma, description, labels)
 
 
 def _write_entry(

@@ -50,13 +50,14 @@ class Objective:
         self.nets = nets
 
     def run_G(self, z: Tensor, c: Tensor | None) -> Tensor:
-        return self.nets.G(z)  # c enters with class-conditional networks
+        return self.nets.G(z) if c is None else self.nets.G(z, c)
 
     def run_D(self, x: Tensor, c: Tensor | None, net: nn.Module | None = None, aug: Tensor | None = None) -> Tensor:
         """D's logits of `x`, augmented first with the per-sample parameters `aug` (see `augment_params`)."""
         if aug is not None and self.augment is not None:
             x = self.augment(x, aug)
-        return (net or self.nets.D)(x).float()
+        net = net or self.nets.D
+        return (net(x) if c is None else net(x, c)).float()
 
     def augment_params(self, batch: Batch, phase: str, slot: str) -> Tensor | None:
         """The augmentation parameters of one kind of image (real, fake, mix) from the global batch's

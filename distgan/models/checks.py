@@ -25,8 +25,8 @@ class FlattenLogits(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+    def forward(self, x: torch.Tensor, *classes: torch.Tensor) -> torch.Tensor:
+        return self.net(x, *classes).squeeze(1)
 
 
 def _first_param(net: nn.Module) -> torch.Tensor | None:
@@ -57,7 +57,10 @@ def check_shapes(models: GANModels, channels: int, resolution: int, name: str) -
             gen.eval()
             disc.eval()
             z = torch.randn(2, models.z_dim, generator=torch.Generator().manual_seed(0)).to(device, dtype)
-            images = _run(gen, z, f"model {name}: generator on z of shape [2, {models.z_dim}]")
+            # Conditional networks get the first and the last class as their second argument.
+            classes = [torch.tensor([0, models.num_classes - 1], device=device)] if models.num_classes else []
+            given = f" and classes [{', '.join(str(int(c)) for c in classes[0])}]" if classes else ""
+            images = _run(gen, (z, *classes), f"model {name}: generator on z of shape [2, {models.z_dim}]{given}")
             want = (2, channels, resolution, resolution)
             got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
             if got != want:
@@ -65,7 +68,9 @@ def check_shapes(models: GANModels, channels: int, resolution: int, name: str) -
                     f"model {name}: generator output shape is {_fmt(got)}, expected {_fmt(want)} "
                     f"(N, channels, resolution, resolution): make G match data.channels/data.resolution"
                 )
-            logits = _run(disc, images, f"model {name}: discriminator on images of shape {_fmt(want)}")
+            logits = _run(
+                disc, (images, *classes), f"model {name}: discriminator on images of shape {_fmt(want)}{given}"
+            )
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             if got not in ((2,), (2, 1)):
                 raise ModelError(
@@ -84,9 +89,9 @@ def check_shapes(models: GANModels, channels: int, resolution: int, name: str) -
     return models
 
 
-def _run(net: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
+def _run(net: nn.Module, inputs: tuple[torch.Tensor, ...], what: str) -> torch.Tensor:
     try:
-        return net(x)
+        return net(*inputs)
     except Exception as err:  # noqa: BLE001 - report any forward failure as one line naming the input shape
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise ModelError(f"{what} failed: {type(err).__name__}: {first}") from err

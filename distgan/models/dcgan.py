@@ -3,6 +3,9 @@
 Stage widths follow the reference: `width` at the finest hidden stage, doubling per
 coarser stage, capped at 8 * width. A conv has a bias exactly when no BatchNorm follows it
 (a bias before BN is cancelled by the mean subtraction).
+
+Conditional (num_classes > 0): a class embedding joins z; D projects its last 4x4 feature map,
+summed over positions, onto the class embedding (spectral norm on it with d_norm=spectral).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from distgan.config import ModelConfig
+from distgan.models.conditioning import ClassEmbeddingGenerator, ProjectionDiscriminator
 from distgan.models.gan_models import GANModels
 
 
@@ -71,9 +75,18 @@ def dcgan_discriminator(channels: int, resolution: int, width: int, norm: str) -
     return net
 
 
-def build_dcgan(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
+def build_dcgan(cfg: ModelConfig, channels: int, resolution: int, num_classes: int = 0) -> GANModels:
+    z_in = cfg.z_dim + (cfg.class_embed_dim if num_classes else 0)
+    generator = dcgan_generator(z_in, channels, resolution, cfg.g_width, cfg.g_norm)
+    discriminator = dcgan_discriminator(channels, resolution, cfg.d_width, cfg.d_norm)
+    if not num_classes:
+        return GANModels(generator, discriminator, cfg.z_dim)
+    # The last two layers (4x4 conv to one logit, flatten) are the head; the rest gives the features.
     return GANModels(
-        generator=dcgan_generator(cfg.z_dim, channels, resolution, cfg.g_width, cfg.g_norm),
-        discriminator=dcgan_discriminator(channels, resolution, cfg.d_width, cfg.d_norm),
-        z_dim=cfg.z_dim,
+        ClassEmbeddingGenerator(generator, num_classes, cfg.class_embed_dim),
+        ProjectionDiscriminator(
+            discriminator[:-2], discriminator[-2:], num_classes, discriminator[-2].in_channels, cfg.d_norm == "spectral"
+        ),
+        cfg.z_dim,
+        num_classes,
     )

@@ -1,4 +1,4 @@
-"""The R3GAN network pair (Huang et al. 2024, brownvc/R3GAN), without class conditioning yet.
+"""The R3GAN network pair (Huang et al. 2024, brownvc/R3GAN), unconditional or class-conditional.
 
 A ResNet of inverted bottlenecks (1x1 conv to `EXPANSION` x width, grouped 3x3 conv, 1x1 conv
 back) with leaky ReLU, no normalization, and fix-up initialisation: the last conv of each
@@ -12,6 +12,8 @@ image channels, unbounded as in R3GAN (distgan clamps to [-1, 1] wherever images
 quantized). D: 1x1 conv from the image -> a stage per resolution R, ..., 4 (blocks, then 2x
 downsample) -> depthwise 4x4 conv -> linear -> logit.
 Widths are constant (`model.g_width`, `model.d_width`); `model.g_norm` / `d_norm` are ignored.
+Conditional (num_classes > 0), as R3GAN: a class embedding concatenated to z feeds the
+modulation, and D projects its final features onto a class embedding (a projection D).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distgan.config import ModelConfig
+from distgan.models.conditioning import ClassEmbeddingGenerator, ProjectionDiscriminator
 from distgan.models.gan_models import GANModels
 
 # R3GAN's CIFAR-10 preset: 2 blocks per stage, expansion 2, 16 channels per group (1536 / 96).
@@ -109,7 +112,6 @@ class Generator(nn.Module):
         stages = _stages(resolution)
         total = stages * BLOCKS_PER_STAGE
         # R3GAN's generative basis: a learned 4x4 map per channel, scaled per sample by a linear of z.
-        # Class conditioning (R3GAN): a linear embedding of c concatenated to z feeds `modulation`.
         self.basis = nn.Parameter(torch.randn(width, 4, 4))
         self.modulation = _msr(nn.Linear(z_dim, width, bias=False), 1.0)
         layers: list[nn.Module] = []
@@ -145,13 +147,41 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.basis(self.stages(self.from_image(x))).flatten(1)
-        # Class conditioning (R3GAN): the projection <embed(c), features> replaces this linear.
         return self.logit(features).flatten()
 
 
-def build_r3gan(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
+class _Features(nn.Module):
+    """Discriminator.forward up to the logit, over the same layers (the projection needs them)."""
+
+    def __init__(self, discriminator: Discriminator) -> None:
+        super().__init__()
+        self.from_image, self.stages, self.basis = discriminator.from_image, discriminator.stages, discriminator.basis
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.basis(self.stages(self.from_image(x))).flatten(1)
+
+
+class _Head(nn.Module):
+    def __init__(self, logit: nn.Linear) -> None:
+        super().__init__()
+        self.logit = logit
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.logit(features).flatten()
+
+
+def build_r3gan(cfg: ModelConfig, channels: int, resolution: int, num_classes: int = 0) -> GANModels:
+    if not num_classes:
+        return GANModels(
+            Generator(cfg.z_dim, channels, resolution, cfg.g_width),
+            Discriminator(channels, resolution, cfg.d_width),
+            cfg.z_dim,
+        )
+    generator = Generator(cfg.z_dim + cfg.class_embed_dim, channels, resolution, cfg.g_width)
+    discriminator = Discriminator(channels, resolution, cfg.d_width)
     return GANModels(
-        generator=Generator(cfg.z_dim, channels, resolution, cfg.g_width),
-        discriminator=Discriminator(channels, resolution, cfg.d_width),
-        z_dim=cfg.z_dim,
+        ClassEmbeddingGenerator(generator, num_classes, cfg.class_embed_dim),
+        ProjectionDiscriminator(_Features(discriminator), _Head(discriminator.logit), num_classes, cfg.d_width, False),
+        cfg.z_dim,
+        num_classes,
     )

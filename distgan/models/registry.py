@@ -20,23 +20,44 @@ def registered_models() -> list[str]:
     return model_names()
 
 
-def build_models(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
-    """Builds G and D for `channels` x `resolution`^2 images and checks their shapes on a batch of 2."""
+def build_models(cfg: ModelConfig, channels: int, resolution: int, num_classes: int = 0) -> GANModels:
+    """Builds G and D for `channels` x `resolution`^2 images (class-conditional with `num_classes`
+    > 0) and checks their shapes on a batch of 2."""
     if channels < 1 or resolution < 1:
         raise ModelError(f"cannot build models for channels={channels}, resolution={resolution}: both must be >= 1")
     if ":" in cfg.name:
-        models = _build_user_models(cfg, channels, resolution)
+        models = _build_user_models(cfg, channels, resolution, num_classes)
     elif cfg.name in CATALOG or cfg.name in REGISTERED:
         if cfg.kwargs:
             # Named models take no kwargs; silently ignoring them would hide typos.
             raise ModelError(f"model.kwargs {sorted(cfg.kwargs)} are not used by model {cfg.name}: remove them")
-        builder = _builtin_builder(CATALOG[cfg.name], resolution) if cfg.name in CATALOG else REGISTERED[cfg.name]
-        models = builder(cfg, channels, resolution)
+        if cfg.name in CATALOG:
+            models = _builtin_builder(CATALOG[cfg.name], resolution)(cfg, channels, resolution, num_classes)
+        else:
+            built = _call_with_classes(REGISTERED[cfg.name], cfg.name, num_classes, cfg, channels, resolution)
+            models = _as_gan_models(built, cfg.name, cfg.z_dim, num_classes)
     else:
         raise ModelError(
             f"unknown model.name={cfg.name!r}: use one of {', '.join(registered_models())} or 'package.module:Name'"
         )
     return check_shapes(models, channels, resolution, cfg.name)
+
+
+def _call_with_classes(builder: Any, name: str, num_classes: int, *args: Any, **kwargs: Any) -> Any:
+    """Calls a third-party builder; `num_classes` is passed only to a conditional run, and only
+    to a builder that declares it."""
+    if not num_classes:
+        return builder(*args, **kwargs)
+    try:
+        accepts = "num_classes" in inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        accepts = True  # no introspectable signature: the call itself says
+    if not accepts:
+        raise ModelError(
+            f"model.name={name!r} builds no class-conditional networks (its builder takes no num_classes): "
+            f"add a num_classes argument to it, or set data.conditional=false"
+        )
+    return builder(*args, **kwargs, num_classes=num_classes)
 
 
 def _builtin_builder(entry: CatalogEntry, resolution: int) -> Any:
@@ -47,7 +68,7 @@ def _builtin_builder(entry: CatalogEntry, resolution: int) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def _build_user_models(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
+def _build_user_models(cfg: ModelConfig, channels: int, resolution: int, num_classes: int = 0) -> GANModels:
     spec = cfg.name
     module_name, _, attr_path = spec.partition(":")
     if not module_name or not attr_path:
@@ -78,12 +99,16 @@ def _build_user_models(cfg: ModelConfig, channels: int, resolution: int) -> GANM
         ) from None
     except ValueError:
         pass  # no introspectable signature (some builtins/C types): just try the call
-    built = obj(**call_args)
-    return _as_gan_models(built, spec, cfg.z_dim)
+    built = _call_with_classes(obj, spec, num_classes, **call_args)
+    return _as_gan_models(built, spec, cfg.z_dim, num_classes)
 
 
-def _as_gan_models(built: Any, spec: str, default_z_dim: int) -> GANModels:
+def _as_gan_models(built: Any, spec: str, default_z_dim: int, num_classes: int = 0) -> GANModels:
     if isinstance(built, GANModels):
+        if built.num_classes not in (0, num_classes):
+            raise ModelError(
+                f"model.name={spec!r} built networks for {built.num_classes} classes, the data has {num_classes}"
+            )
         gen, disc, z_dim = built.generator, built.discriminator, built.z_dim
     elif isinstance(built, tuple) and len(built) == 2:
         (gen, disc), z_dim = built, default_z_dim
@@ -100,4 +125,4 @@ def _as_gan_models(built: Any, spec: str, default_z_dim: int) -> GANModels:
             raise ModelError(f"model.name={spec!r}: the {role} is a {type(net).__name__}, not a torch.nn.Module")
     if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
         raise ModelError(f"model.name={spec!r}: z_dim={z_dim!r} must be a positive int")
-    return GANModels(generator=gen, discriminator=disc, z_dim=z_dim)
+    return GANModels(generator=gen, discriminator=disc, z_dim=z_dim, num_classes=num_classes)

@@ -7,6 +7,9 @@ CIFAR D. Widths are constant (g_width, d_width). D always uses spectral norm on 
 and linear: `model.d_norm` is ignored. `model.g_norm=none` drops all G BatchNorms.
 Shortcut 1x1 convs are applied at the lower resolution (conv before nearest upsample, pool
 before conv): the same function as the reference order, at a quarter of the cost.
+
+Conditional (num_classes > 0): a class embedding joins z, and D is SNGAN's projection
+discriminator (the sum-pooled features against a spectrally normalised class embedding).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from distgan.config import ModelConfig
+from distgan.models.conditioning import ClassEmbeddingGenerator, ProjectionDiscriminator
 from distgan.models.gan_models import GANModels
 
 _RESIDUAL_GAIN = math.sqrt(2.0)
@@ -91,7 +95,7 @@ def resnet_generator(z_dim: int, channels: int, resolution: int, width: int, bat
     )
 
 
-def resnet_discriminator(channels: int, resolution: int, width: int) -> nn.Sequential:
+def resnet_discriminator(channels: int, resolution: int, width: int, num_classes: int = 0) -> nn.Module:
     blocks = [DBlock(channels, width, down=True, optimized=True)]
     size = resolution // 2
     while size > 8:
@@ -100,12 +104,17 @@ def resnet_discriminator(channels: int, resolution: int, width: int) -> nn.Seque
     blocks += [DBlock(width, width, down=False), DBlock(width, width, down=False)]
     linear = nn.Linear(width, 1)
     nn.init.xavier_uniform_(linear.weight, 1.0)
-    return nn.Sequential(*blocks, nn.ReLU(), SumPool(), spectral_norm(linear), nn.Flatten(0))
+    features, head = [*blocks, nn.ReLU(), SumPool()], [spectral_norm(linear), nn.Flatten(0)]
+    if not num_classes:
+        return nn.Sequential(*features, *head)
+    return ProjectionDiscriminator(nn.Sequential(*features), nn.Sequential(*head), num_classes, width, spectral=True)
 
 
-def build_resnet(cfg: ModelConfig, channels: int, resolution: int) -> GANModels:
+def build_resnet(cfg: ModelConfig, channels: int, resolution: int, num_classes: int = 0) -> GANModels:
+    z_in = cfg.z_dim + (cfg.class_embed_dim if num_classes else 0)
+    generator = resnet_generator(z_in, channels, resolution, cfg.g_width, cfg.g_norm == "batch")
+    if num_classes:
+        generator = ClassEmbeddingGenerator(generator, num_classes, cfg.class_embed_dim)
     return GANModels(
-        generator=resnet_generator(cfg.z_dim, channels, resolution, cfg.g_width, cfg.g_norm == "batch"),
-        discriminator=resnet_discriminator(channels, resolution, cfg.d_width),
-        z_dim=cfg.z_dim,
+        generator, resnet_discriminator(channels, resolution, cfg.d_width, num_classes), cfg.z_dim, num_classes
     )

@@ -47,5 +47,5 @@ class GeneratorEMA(nn.Module):
         if buffers:
             torch._foreach_copy_(buffers, list(generator.buffers()))  # copy_ casts where dtypes differ
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(z) if c is None else self.generator(z, c)

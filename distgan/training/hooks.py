@@ -286,16 +286,20 @@ class SampleGrid(Hook):
     writes_files = True
 
     def __init__(
-        self, every: int, accelerator: Accelerator, generator_ema: nn.Module, z: Tensor, out: Path, log: JsonlLog | None
+        self,
+        every: int,
+        accelerator: Accelerator,
+        generator_ema: nn.Module,
+        z: Tensor,
+        out: Path,
+        log: JsonlLog | None,
+        labels: Tensor | None = None,
     ) -> None:
         self.every, self.accelerator, self.generator, self.z, self.out, self.log = (
-            every,
-            accelerator,
-            generator_ema,
-            z,
-            out,
-            log,
+            *(every, accelerator, generator_ema),
+            *(z, out, log),
         )
+        self.labels = labels  # a conditional grid: the class of each image, one row per class
 
     def due(self, step: int, last: bool) -> bool:
         return at_interval(self.every, step, last)
@@ -303,10 +307,11 @@ class SampleGrid(Hook):
     def __call__(self, step: int, last: bool) -> Outcome:
         if self.accelerator.is_main_process:
             with torch.no_grad():
-                images = self.generator(self.z)
+                images = self.generator(self.z) if self.labels is None else self.generator(self.z, self.labels)
             path = self.out / "samples" / f"step_{step}.png"
+            columns = None if self.labels is None else int((self.labels == self.labels[0]).sum())
             with writing(path):
-                save_image_grid(images, path)
+                save_image_grid(images, path, columns)
             log_sample_grid(self.accelerator, path, step)
             if self.log is not None and self.log.path.is_file():
                 with writing(self.out / "curves.png"):

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from distgan.augment import build_augmentation
 from distgan.config import Config
 from distgan.data import build_dataset, to_float_images
+from distgan.data.labels import class_count
 from distgan.errors import CheckpointError, DistganError, ModelError
 from distgan.losses import Batch, Objective
 from distgan.training import checkpoint, environment, hooks, run_config
@@ -42,6 +43,21 @@ from distgan.training.state import TrainState
 from distgan.training.tracking import check_tracker, start_tracking
 
 SAMPLE_GRID_SIZE = 64
+GRID_COLUMNS_PER_CLASS = 8
+MAX_GRID_CLASSES = 16
+# Noise streams of the fakes' classes, one per phase (distgan.training.noise keys: step, stream).
+FAKE_LABEL_STREAM = 8
+
+
+def sample_grid_inputs(seed: int, z_dim: int, num_classes: int, device: torch.device) -> tuple[Tensor, Tensor | None]:
+    """The sample grid's fixed latents, and for a conditional run its classes: one row of
+    `GRID_COLUMNS_PER_CLASS` images per class (the first `MAX_GRID_CLASSES` classes)."""
+    gen = torch.Generator().manual_seed(seed)
+    if not num_classes:
+        return torch.randn(SAMPLE_GRID_SIZE, z_dim, generator=gen).to(device), None
+    rows = min(num_classes, MAX_GRID_CLASSES)
+    z = torch.randn(rows * GRID_COLUMNS_PER_CLASS, z_dim, generator=gen).to(device)
+    return z, torch.arange(rows, device=device).repeat_interleave(GRID_COLUMNS_PER_CLASS)
 
 
 class Trainer:
@@ -75,11 +91,13 @@ class Trainer:
         if resume_from is not None:
             backend.accept_checkpoint(resume_from)
         self.dataset = dataset if dataset is not None else build_dataset(cfg.data)
+        self.num_classes = class_count(self.dataset, cfg.data) if cfg.data.conditional else 0
         if hasattr(self.dataset, "describe"):  # the first line of a run names the data
-            acc.print(f"distgan: data: {self.dataset.describe()}")
+            classes = f", {self.num_classes} classes (conditional)" if self.num_classes else ""
+            acc.print(f"distgan: data: {self.dataset.describe()}{classes}")
         self.channels, self.resolution, _ = self.dataset[0]["image"].shape
         nets, self.channels_last = networks_to_train(
-            cfg, backend, self.channels, self.resolution, generator, discriminator
+            cfg, backend, self.channels, self.resolution, generator, discriminator, self.num_classes
         )
         self.z_dim = nets.z_dim
         check_free_space(acc, self.out, checkpoint_bytes(nets.generator, nets.discriminator))
@@ -114,8 +132,7 @@ class Trainer:
             cfg.seed, cfg.train.batch_size, cfg.train.grad_accum, acc.process_index, acc.num_processes, acc.device
         )
         self._start_streams()
-        gen = torch.Generator().manual_seed(cfg.seed)
-        self.sample_z = torch.randn(SAMPLE_GRID_SIZE, self.z_dim, generator=gen).to(acc.device)
+        self.sample_z, self.sample_labels = sample_grid_inputs(cfg.seed, self.z_dim, self.num_classes, acc.device)
         self.meter, self.log = DeviceMeter(), None
         if acc.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +146,8 @@ class Trainer:
             from distgan.evaluation.during_training import TrainingEvaluation
 
             self.evaluation = TrainingEvaluation(
-                acc, cfg, self.out, self.ema.generator, self.z_dim, self.state, self.log, self.save_final, self.clock
+                *(acc, cfg, self.out, self.ema.generator, self.z_dim, self.state, self.log, self.save_final),
+                *(self.clock, self.num_classes),
             )
 
     # ---- checkpoints: the backend's files plus the EMA and the counters, by name -------------------
@@ -163,9 +181,16 @@ class Trainer:
         if self.augment is not None:  # every process: the controller's sums are reduced into the state
             self.augment.save_state(self.state, self.accelerator)
         if self.accelerator.is_main_process:
-            save_file(cpu_state(self.ema.generator), str(directory / checkpoint.EMA_FILE))
+            save_file(cpu_state(self.ema.generator), str(directory / checkpoint.EMA_FILE), self.class_metadata())
             (directory / checkpoint.STATE_FILE).write_text(json.dumps(self.state.state_dict()))
             (directory / run_config.CONFIG_FILE).write_text(self.cfg.to_yaml())
+
+    def class_metadata(self) -> dict[str, str]:
+        """What a loader needs to rebuild a conditional generator: the class count and names."""
+        if not self.num_classes:
+            return {}
+        names = list(getattr(self.dataset, "classes", None) or [])
+        return {"num_classes": str(self.num_classes), "class_names": json.dumps(names)}
 
     def save_checkpoint(self, step: int) -> Path:
         return checkpoint.save_checkpoint(
@@ -214,7 +239,11 @@ class Trainer:
     def _batch(self, phase: Phase, phase_step: int, micro: int, images: Tensor, labels: Tensor) -> Batch:
         z = self.noise.normal((phase_step, phase.noise_stream), (self.z_dim,), micro).to(self.backend.input_dtype)
         uniform = lambda stream, shape: self.noise.uniform((phase_step, stream), shape, micro)  # noqa: E731
-        return Batch(real=images, real_labels=labels, z=z, fake_labels=None, uniform=uniform)
+        if not self.num_classes:
+            return Batch(real=images, real_labels=None, z=z, fake_labels=None, uniform=uniform)
+        # The fakes' classes: uniform over the classes, drawn for the global batch like z.
+        fake_labels = (uniform(FAKE_LABEL_STREAM + phase.noise_stream, ()) * self.num_classes).long()
+        return Batch(real=images, real_labels=labels, z=z, fake_labels=fake_labels, uniform=uniform)
 
     def _micro_step(self, phase: Phase, phase_step: int, batch: Batch, want_grad_norm: bool) -> None:
         backend = self.backend
@@ -245,7 +274,9 @@ class Trainer:
         watch = PreemptionWatch(acc)
         networks = {"generator": self.G_plain, "discriminator": self.D_plain, "generator_ema": self.ema.generator}
         consistency = hooks.ConsistencyCheck(train.consistency_check_every, acc, networks)
-        samples = hooks.SampleGrid(train.sample_every, acc, self.ema.generator, self.sample_z, self.out, self.log)
+        samples = hooks.SampleGrid(
+            *(train.sample_every, acc, self.ema.generator, self.sample_z, self.out, self.log), self.sample_labels
+        )
         evaluation = [self.evaluation] if self.evaluation else []
         preemption = hooks.Preemption(watch, acc, nonfinite, checkpointing)
         failures = hooks.WriteFailures()
@@ -302,7 +333,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             networks = {"generator": self.G_plain, "generator_ema": self.ema.generator, "discriminator": self.D_plain}
-            run = {"distgan_config": self.cfg.to_yaml(), "step": self.state.step}
+            run = {"distgan_config": self.cfg.to_yaml(), "step": self.state.step, **self.class_metadata()}
             save_networks(
                 final or self.out / "final", networks, {**run, "channels": self.channels, "resolution": self.resolution}
             )

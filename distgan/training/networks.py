@@ -20,15 +20,16 @@ def networks_to_train(
     resolution: int,
     generator: nn.Module | None = None,
     discriminator: nn.Module | None = None,
+    num_classes: int = 0,
 ) -> tuple[GANModels, bool]:
     """(G and D ready for the backend's prepare, whether they are in channels_last)."""
     device, note = backend.accelerator.device, backend.accelerator.print
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     if generator is None or discriminator is None:
-        nets = build_models(cfg.model, channels=channels, resolution=resolution)
+        nets = build_models(cfg.model, channels=channels, resolution=resolution, num_classes=num_classes)
     else:
         nets = check_shapes(
-            GANModels(generator, discriminator, cfg.model.z_dim), channels, resolution, "given to Trainer"
+            GANModels(generator, discriminator, cfg.model.z_dim, num_classes), channels, resolution, "given to Trainer"
         )
     batch_stats = has_batch_stats(nets.generator) or has_batch_stats(nets.discriminator)
     # auto: N processes must compute what one does; in one process BatchNorm already sees the whole batch.

@@ -2,8 +2,8 @@
 
 Pairwise coverage: every loss (RpGAN's G phase reading its own reals), R1 on/off, lazy
 interval 1/4, R2 every step and lazy, n_critic 1/2, grad_accum 1/2, EMA on/off, the kimg
-schedules and augmentation (ADA at a fixed and an adaptive p, DiffAugment) each appear in
-some case. Each case trains 10 steps with the same
+schedules, augmentation (ADA at a fixed and an adaptive p, DiffAugment) and class
+conditioning each appear in some case. Each case trains 10 steps with the same
 GLOBAL batch on 1, 2 and 3 gloo processes and compares G, D, the EMA and both optimizers'
 Adam state.
 """
@@ -84,6 +84,21 @@ CASES = {
     ],
     # RpGAN under augmentation: the G phase augments its own reals as well as the fakes.
     "diffaug-rpgan-lazyr1": ["aug.name=diffaug", "loss.name=rpgan", "loss.r1_gamma=1.0", "loss.r1_interval=2"],
+    # Class-conditional: real labels travel with their images, fake classes come from the global stream.
+    "conditional-hinge-r1every-accum2": [
+        "data.conditional=true",
+        "loss.name=hinge",
+        "loss.r1_gamma=1.0",
+        "loss.r1_interval=1",
+        "train.grad_accum=2",
+    ],
+    "conditional-r3gan-ada": [
+        *R3GAN_RECIPE,
+        "data.conditional=true",
+        "aug.name=ada",
+        "aug.p=0.4",
+        "aug.adaptive=false",
+    ],
 }
 STEPS = 10
 
