@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from distgan.training.checkpoint import EMA_FILE, MANIFEST
-from tests.training.helpers import final_weights, launch, max_abs_diff, outcome
+from tests.training.helpers import R3GAN_RECIPE, final_weights, launch, max_abs_diff, outcome
 
 pytestmark = [
     pytest.mark.slow,
@@ -71,6 +71,29 @@ def test_zero_matches_ddp(tmp_path: Path, ddp_reference: tuple[Path, Path], stag
     for ddp, ds in zip(*rows, strict=True):
         assert abs(ddp["loss_d"] - ds["loss_d"]) < 1e-4 and abs(ddp["loss_g"] - ds["loss_g"]) < 1e-4
         assert abs(ddp["grad_norm_d"] - ds["grad_norm_d"]) < 1e-3 * max(1.0, ddp["grad_norm_d"])
+
+
+# The modern recipe: R3GAN's network and RpGAN (the G phase reads its own reals), R1 + R2 on every
+# D step, class-conditional networks and ADA on every D input.
+MODERN = [
+    *R3GAN_RECIPE,
+    "data.conditional=true",
+    "aug.name=ada",
+    "aug.p=0.5",
+    "aug.adaptive=false",
+    "train.steps=4",
+    "train.grad_accum=2",
+]
+
+
+def test_zero2_matches_ddp_on_the_modern_recipe(tmp_path: Path, mnist_dir: Path):
+    ddp = launch(tmp_path / "ddp", mnist_dir, 2, *MODERN)
+    assert ddp.returncode == 0, outcome(ddp)
+    ds = zero(2, tmp_path / "zero2", mnist_dir, 2, *MODERN)
+    assert ds.returncode == 0, outcome(ds)
+    assert "DeepSpeed ZeRO-2" in ds.stdout and "10 classes (conditional)" in ds.stdout
+    delta = max_abs_diff(final_weights(tmp_path / "ddp"), final_weights(tmp_path / "zero2"))
+    assert delta < 1e-5, f"ZeRO-2 vs DDP under RpGAN + R1 + R2, conditional, ADA: max |delta param| = {delta}"
 
 
 RESUME = ["loss.name=hinge", "train.checkpoint_every=3"]

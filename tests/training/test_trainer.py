@@ -251,14 +251,18 @@ def test_mixed_precision_trains(tmp_path: Path, mnist_dir: Path, precision: str)
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["r1"]) for r in rows)
 
 
-def test_r3gan_with_rpgan_r1_and_r2_trains_in_bf16(tmp_path: Path, mnist_dir: Path):
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("modern", [[], ["data.conditional=true", "aug.name=ada", "aug.p=0.5", "aug.adaptive=false"]])
+def test_r3gan_with_rpgan_r1_and_r2_trains_in_mixed_precision(
+    tmp_path: Path, mnist_dir: Path, precision: str, modern: list[str]
+):
     from distgan.training.loop import Trainer
 
     reset_accelerate()
-    r3gan = ["model.name=r3gan", "loss.name=rpgan", "train.mixed_precision=bf16", "train.steps=3"]
+    r3gan = ["model.name=r3gan", "loss.name=rpgan", f"train.mixed_precision={precision}", "train.steps=3"]
     penalties = ["loss.r1_gamma=0.1", "loss.r1_interval=1", "loss.r2_gamma=0.1", "loss.r2_interval=1"]
-    trainer = Trainer(tiny_config(tmp_path / "run", mnist_dir, *r3gan, *penalties))
-    assert trainer.accelerator.mixed_precision == "bf16"
+    trainer = Trainer(tiny_config(tmp_path / "run", mnist_dir, *r3gan, *penalties, *modern))
+    assert trainer.accelerator.mixed_precision == precision
     out = trainer.run()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 3
