@@ -92,3 +92,50 @@ def test_r1_differentiates_through_the_augmentation_with_respect_to_the_reals():
     plain = wired(AugConfig(), Quadratic(), fake, loss).loss("d", batch_of(real), 7).stats["r1"]
     augmented = wired(AugConfig(name="diffaug"), Quadratic(), fake, loss).loss("d", batch_of(real), 7).stats["r1"]
     assert torch.isfinite(augmented) and augmented > 0 and not torch.allclose(plain, augmented)
+
+
+class ConditionalRecording(nn.Module):
+    """A conditional D that keeps the images and classes it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, x, c):
+        self.seen.append((x.detach().clone(), c.clone()))
+        return x.mean((1, 2, 3))
+
+
+class ConditionalFixed(nn.Module):
+    def __init__(self, images: torch.Tensor) -> None:
+        super().__init__()
+        self.images = images
+
+    def forward(self, z, c):
+        return self.images
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "rpgan"])
+def test_augmented_images_keep_their_classes(loss: str):
+    # Row i of the reals is the constant 0.1 * (i + 1) and has class i; translation pads with 0, so
+    # after augmentation the row's largest value still says which image it was.
+    real_labels, fake_labels = torch.tensor([3, 1, 0, 2]), torch.tensor([2, 2, 1, 0])
+    real = (0.1 * torch.arange(1, N + 1)).view(N, 1, 1, 1).expand(N, 3, 8, 8).clone()
+    fake = (-0.1 * torch.arange(1, N + 1)).view(N, 1, 1, 1).expand(N, 3, 8, 8).clone()
+    D = ConditionalRecording()
+    nets = PhaseNetworks(G=ConditionalFixed(fake), D=D, D_frozen=D, D_penalty=None, loss_scale=lambda phase: None)
+    aug = build_augmentation(AugConfig(name="diffaug", diffaug_policy="translation"), N, torch.device("cpu"))
+    obj = Objective(LossConfig(name=loss), nets, aug)
+    b = batch_of(real, labels=real_labels)
+    b.fake_labels = fake_labels
+    obj.loss("d", b, 7)
+    obj.loss("g", b, 7)
+    (d_images, d_classes), (g_images, g_classes) = D.seen
+    assert not torch.equal(d_images[:N], real), "the reals were not translated"
+    assert torch.equal(d_classes, torch.cat([real_labels, fake_labels]))
+    assert torch.equal(g_classes, fake_labels if loss != "rpgan" else torch.cat([fake_labels, real_labels]))
+    for shown, classes in ((d_images, d_classes), (g_images, g_classes)):
+        row_of = torch.round(shown.flatten(1).abs().max(1).values * 10).long() - 1
+        sign = torch.where(shown.flatten(1).sum(1) > 0, 1, -1)
+        expected = torch.where(sign > 0, real_labels[row_of], fake_labels[row_of])
+        assert torch.equal(classes, expected)
