@@ -106,15 +106,20 @@ class Evaluator:
         if images_per_class < 2:
             raise EvaluationError(f"intra-class FID needs at least 2 images per class, got {images_per_class}")
         acc = self.accelerator
-        real = self._reference()
+        real = self._reference()  # on the main process; the others decide with it, not hang alone
+        ok = [None]
         if acc.is_main_process:
-            counts = np.bincount(np.maximum(real.labels, 0), minlength=num_classes) if real.labels is not None else None
-            if counts is None or (real.labels < 0).any() or (counts[:num_classes] < 2).any():
-                raise EvaluationError(
-                    f"intra-class FID needs at least 2 labelled reference images of each of the {num_classes} "
-                    f"classes in split {real_stats.real_split(self.cfg)!r}: raise eval.num_real or pick another "
-                    f"eval.real_split"
-                )
+            labels = real.labels if real.labels is not None else np.full(1, -1)
+            counts = np.bincount(np.maximum(labels, 0), minlength=num_classes)
+            ok = [bool((labels >= 0).all() and (counts[:num_classes] >= 2).all())]
+        if acc.num_processes > 1:
+            ok = broadcast_object_list(ok)
+        if not ok[0]:
+            raise EvaluationError(
+                f"intra-class FID needs at least 2 labelled reference images of each of the {num_classes} "
+                f"classes in split {real_stats.real_split(self.cfg)!r}: raise eval.num_real or pick another "
+                f"eval.real_split"
+            )
         per_class = []
         for k in range(num_classes):
             labels = torch.full((images_per_class,), k, dtype=torch.int64)

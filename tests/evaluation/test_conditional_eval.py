@@ -86,3 +86,12 @@ def test_intra_fid_of_an_unconditional_run_is_one_line(eval_assets: dict[str, Pa
     code = main([str(eval_assets["run"]), "--num", "10", "--intra-fid", *_args(eval_assets, tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "--intra-fid needs a class-conditional generator" in err
+
+
+def test_intra_fid_without_two_reference_images_per_class_is_one_line(conditional_run, tmp_path: Path, capsys):
+    from distgan.evaluate import main
+
+    args = [*_args(conditional_run, tmp_path), "eval.num_real=6"]  # 6 reference digits cannot cover 10 classes
+    code = main([str(conditional_run["run"]), "--num", "20", "--intra-fid", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "at least 2 labelled reference images of each" in err
