@@ -8,7 +8,6 @@ stored by name and whose config is the run's `config.yaml` two levels up.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -20,6 +19,7 @@ from torch import Tensor, nn
 from distgan.config import Config
 from distgan.errors import DistganError, ModelError
 from distgan.models import build_models
+from distgan.models.conditioning import class_metadata, classes_from_metadata, uniform_classes
 from distgan.models.gan_models import GANModels
 from distgan.training.checkpoint import EMA_FILE, checkpoint_step
 
@@ -57,9 +57,7 @@ class Generator(nn.Module):
         return self.net(z) if c is None else self.net(z, c)
 
     def class_metadata(self) -> dict[str, str]:
-        if not self.num_classes:
-            return {}
-        return {"num_classes": str(self.num_classes), "class_names": json.dumps(self.class_names)}
+        return class_metadata(self.num_classes, self.class_names)
 
     def class_id(self, name_or_id: str | int) -> int:
         """A class id from an id or a class name; one-line error when there is no such class."""
@@ -128,8 +126,6 @@ class Generator(nn.Module):
                 raise DistganError("labels were given but this generator is unconditional: sample() without labels")
             return None
         if labels is None:
-            from distgan.evaluation.evaluator import uniform_classes
-
             return uniform_classes(n, self.num_classes, seed)
         if isinstance(labels, (int, str)):
             return torch.full((n,), self.class_id(labels), dtype=torch.int64)
@@ -157,13 +153,8 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Gene
         int(metadata["resolution"]),
         cfg,
         int(metadata["step"]) if "step" in metadata else None,
-        *_classes_of(metadata),
+        *classes_from_metadata(metadata),
     ).eval()
-
-
-def _classes_of(metadata: dict[str, str]) -> tuple[int, list[str]]:
-    """(class count, class names) stored with a conditional network's weights; (0, []) otherwise."""
-    return int(metadata.get("num_classes", 0)), json.loads(metadata.get("class_names", "[]"))
 
 
 def load_discriminator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, Config]:
@@ -196,7 +187,7 @@ def _load_final_file(path: Path, device: torch.device | str) -> tuple[nn.Module,
     channels, resolution = int(metadata["channels"]), int(metadata["resolution"])
     if cfg.data.conditional and "num_classes" not in metadata:
         raise DistganError(f"{path} is from a conditional run but does not record its class count: give final/ weights")
-    nets = _build(cfg, channels, resolution, _classes_of(metadata)[0])
+    nets = _build(cfg, channels, resolution, classes_from_metadata(metadata)[0])
     net = nets.discriminator if metadata["network"] == "discriminator" else nets.generator
     _load_state(net, state, path, cfg)
     return net.to(device).eval(), cfg, metadata, nets.z_dim
@@ -218,7 +209,7 @@ def _generator_from_checkpoint(step_dir: Path, device: torch.device | str) -> Ge
     try:
         state = load_file(str(weights), device="cpu")
         with safe_open(str(weights), framework="pt") as handle:
-            num_classes, class_names = _classes_of(handle.metadata() or {})
+            num_classes, class_names = classes_from_metadata(handle.metadata() or {})
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a bad file
         raise DistganError(f"{weights} is not a readable safetensors file ({' '.join(str(err).split())})") from None
     resolution = cfg.data.resolution

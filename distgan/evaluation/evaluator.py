@@ -19,9 +19,7 @@ from distgan.evaluation.fid import feature_statistics, frechet_distance
 from distgan.evaluation.fid_inception import fetch_once
 from distgan.evaluation.inception_score import inception_score
 from distgan.evaluation.kid import kernel_inception_distance
-from distgan.training.noise import mix_seed
-
-CLASS_DRAW = 1  # keys the evaluation's class draw apart from its latents
+from distgan.models.conditioning import uniform_classes
 
 
 class Evaluator:
@@ -138,9 +136,3 @@ class Evaluator:
         if acc.num_processes > 1:
             result = broadcast_object_list([result])[0]
         return result
-
-
-def uniform_classes(num: int, num_classes: int, seed: int) -> torch.Tensor:
-    """The classes of a conditional generator's evaluation images: uniform, as in training, from
-    `seed` on the CPU (the same on every device and world size)."""
-    return torch.randint(num_classes, (num,), generator=torch.Generator().manual_seed(mix_seed(seed, CLASS_DRAW)))

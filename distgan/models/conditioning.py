@@ -9,11 +9,34 @@ well the features match the class; pool sums a feature map over its positions.
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+from distgan.training.noise import mix_seed
+
+CLASS_DRAW = 1  # keys a generated set's class draw apart from its latents, drawn from the same seed
+
+
+def uniform_classes(num: int, num_classes: int, seed: int) -> Tensor:
+    """The classes of `num` generated images when none are asked for: uniform, as in training, from
+    `seed` on the CPU (the same on every device and world size). Used by evaluation and `sample`."""
+    return torch.randint(num_classes, (num,), generator=torch.Generator().manual_seed(mix_seed(seed, CLASS_DRAW)))
+
+
+def class_metadata(num_classes: int, class_names: list[str]) -> dict[str, str]:
+    """What is stored with a conditional generator's weights (safetensors metadata); {} when unconditional."""
+    if not num_classes:
+        return {}
+    return {"num_classes": str(num_classes), "class_names": json.dumps(list(class_names))}
+
+
+def classes_from_metadata(metadata: dict[str, str]) -> tuple[int, list[str]]:
+    """(class count, class names) read back from `class_metadata`; (0, []) for an unconditional network."""
+    return int(metadata.get("num_classes", 0)), json.loads(metadata.get("class_names", "[]"))
 
 
 class ClassEmbeddingGenerator(nn.Module):

@@ -145,20 +145,22 @@ class Discriminator(nn.Module):
         # No output bias: it would shift real and fake logits alike (see README, Distributed semantics).
         self.logit = _msr(nn.Linear(width, 1, bias=False), 1.0)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.basis(self.stages(self.from_image(x))).flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.basis(self.stages(self.from_image(x))).flatten(1)
-        return self.logit(features).flatten()
+        return self.logit(self.features(x)).flatten()
 
 
 class _Features(nn.Module):
-    """Discriminator.forward up to the logit, over the same layers (the projection needs them)."""
+    """Discriminator.features over the same layers, without the logit (the projection D's head holds it)."""
 
     def __init__(self, discriminator: Discriminator) -> None:
         super().__init__()
         self.from_image, self.stages, self.basis = discriminator.from_image, discriminator.stages, discriminator.basis
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.basis(self.stages(self.from_image(x))).flatten(1)
+        return Discriminator.features(self, x)  # the same attribute names: one definition of the features
 
 
 class _Head(nn.Module):

@@ -24,6 +24,7 @@ from distgan.data import build_dataset, to_float_images
 from distgan.data.labels import class_count
 from distgan.errors import CheckpointError, DistganError, ModelError
 from distgan.losses import Batch, Objective
+from distgan.models.conditioning import class_metadata
 from distgan.training import checkpoint, environment, hooks, run_config
 from distgan.training.backends import make_backend
 from distgan.training.backends.accelerator import make_optimizer
@@ -187,10 +188,7 @@ class Trainer:
 
     def class_metadata(self) -> dict[str, str]:
         """What a loader needs to rebuild a conditional generator: the class count and names."""
-        if not self.num_classes:
-            return {}
-        names = list(getattr(self.dataset, "classes", None) or [])
-        return {"num_classes": str(self.num_classes), "class_names": json.dumps(names)}
+        return class_metadata(self.num_classes, getattr(self.dataset, "classes", None) or [])
 
     def save_checkpoint(self, step: int) -> Path:
         return checkpoint.save_checkpoint(
