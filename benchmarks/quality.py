@@ -1,6 +1,7 @@
 """Quality at a wall-clock budget: train for N minutes, then FID of the newest checkpoint.
 
     python benchmarks/quality.py NAME --minutes 30 [--config PRESET] [--intra-fid] [--eval key=value] [key=value ...]
+    python benchmarks/quality.py NAME --train-only ...   then   python benchmarks/quality.py NAME --eval-only ...
 
 Runs `python -m distgan.train --config PRESET key=value ... output_dir=runs/quality/NAME` with
 no step limit, stops it with Ctrl-C (SIGINT: a checkpoint at the next step boundary, as a user
@@ -11,6 +12,9 @@ decoding included), then measures the EMA generator of that checkpoint with
 against the bundled test digits). Prints one JSON row: the command, steps, kimg, training
 seconds, FID, KID (and the intra-class FID with `--intra-fid`), the protocol, the machine.
 Training and evaluation inherit OMP_NUM_THREADS / the torch default threads of the shell.
+`--train-only` / `--eval-only` split the two, so that on a small machine the trainings of a
+comparison can run side by side with nothing else on the CPU and the evaluations later (the
+training's seconds and command are kept in runs/quality/NAME/quality_train.json).
 """
 
 from __future__ import annotations
@@ -38,6 +42,22 @@ def newest_checkpoint(out: Path) -> Path:
     return steps[-1]
 
 
+def run_training(train: list[str], out: Path, name: str, minutes: float) -> float:
+    """Runs `train` until it ends or `minutes` pass, then stops it with Ctrl-C -> wall seconds."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(out.parent / f"{name}.train.log", "w") as log:
+        process = subprocess.Popen(train, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            process.wait(timeout=minutes * 60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            process.wait()
+    if process.returncode != 0:
+        sys.exit(f"quality: training exited {process.returncode}; see {out.parent / f'{name}.train.log'}")
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="the run's name: runs/quality/NAME")
@@ -47,6 +67,9 @@ def main() -> None:
     parser.add_argument("--intra-fid", action="store_true")
     parser.add_argument("--eval", action="append", default=[], metavar="key=value", help="an evaluation override")
     parser.add_argument("--root", type=Path, default=Path("runs/quality"))
+    phase = parser.add_mutually_exclusive_group()
+    phase.add_argument("--train-only", action="store_true", help="train and stop; evaluate later with --eval-only")
+    phase.add_argument("--eval-only", action="store_true", help="evaluate the run a --train-only call left")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_intermixed_args()
 
@@ -55,18 +78,17 @@ def main() -> None:
         *(sys.executable, "-m", "distgan.train", "--config", args.config, *args.overrides),
         *(f"output_dir={out}", "train.steps=100000000", "train.progress=false", "train.checkpoint_every=5000"),
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(out.parent / f"{args.name}.train.log", "w") as log:
-        process = subprocess.Popen(train, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            process.wait(timeout=args.minutes * 60)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGINT)
-            process.wait()
-    train_seconds = time.perf_counter() - start
-    if process.returncode != 0:
-        sys.exit(f"quality: training exited {process.returncode}; see {out.parent / f'{args.name}.train.log'}")
+    trained = out / "quality_train.json"
+    if args.eval_only:
+        if not trained.is_file():
+            sys.exit(f"quality: {trained} is missing: train first with `--train-only`")
+        stored = json.loads(trained.read_text())
+        train_seconds, train = stored["train_seconds"], [sys.executable, *stored["command"]]
+    else:
+        train_seconds = run_training(train, out, args.name, args.minutes)
+        trained.write_text(json.dumps({"train_seconds": train_seconds, "command": train[1:]}))
+        if args.train_only:
+            return
     checkpoint = newest_checkpoint(out)
     state = json.loads((checkpoint / "train_state.json").read_text())
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from distgan.errors import DistganError
+from distgan.evaluation.fid_inception import SHA1 as FID_INCEPTION_SHA1
 
 INPUT_SIZE = 299
 FID_INCEPTION = "fid-inception"
@@ -100,15 +101,22 @@ class TorchScriptExtractor(Extractor):
                 f"eval.inception={path} is not a TorchScript file "
                 f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
             ) from None
-        digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
-        self.name = f"torchscript:{path.name}@{digest}"
+        sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
+        self.name = f"torchscript:{path.name}@{sha1[:12]}"
         self.device = device
+        # oneDNN's channels-last convolutions run the FID Inception 17% faster on a CPU core
+        # (0.145 vs 0.175 s per image; features agree to 1e-5). Only that network: another
+        # one may .view() its input, which a channels-last tensor refuses.
+        self.channels_last = device.type == "cpu" and sha1 == FID_INCEPTION_SHA1
         probe = self.net(torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE, device=device))
         self.has_logits = isinstance(probe, (tuple, list))
 
     @torch.no_grad()
     def __call__(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        out = self.net(fid_inception_input(images.to(self.device), self.resize))
+        x = fid_inception_input(images.to(self.device), self.resize)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.net(x)
         if isinstance(out, (tuple, list)):
             return out[0].flatten(1), out[1].flatten(1)
         return out.flatten(1), None

@@ -40,6 +40,20 @@ def test_fid_inception_scaling_is_x_minus_128_over_128():
     assert x[0, :, 0, 0].tolist() == [-1.0, 0.0, 127 / 128]
 
 
+class ViewsItsInput(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], -1)[:, :8]
+
+
+def test_a_user_network_gets_its_input_contiguous(tmp_path: Path):
+    # Only the FID Inception is fed channels-last (faster on CPU); .view() refuses such a tensor.
+    path = tmp_path / "views.pt"
+    torch.jit.script(ViewsItsInput()).save(str(path))
+    extractor = TorchScriptExtractor(path, torch.device("cpu"))
+    features, _ = extractor(to_rgb_uint8(torch.randint(0, 256, (2, 1, 28, 28), dtype=torch.uint8)))
+    assert features.shape == (2, 8) and not extractor.channels_last
+
+
 def test_default_protocol_is_scale_then_torch_bilinear_to_299(tmp_path: Path):
     # Through the real extractor class with an identity network: what the network sees.
     path = tmp_path / "identity.pt"

@@ -44,6 +44,7 @@ def grid_tiles(count: int) -> torch.Tensor:
 def test_real_network_features_are_the_direct_computation(network: Path):
     extractor = build_extractor(str(network), torch.device("cpu"))
     assert extractor.name == f"torchscript:{network.name}@{SHA1[:12]}" and not extractor.has_logits
+    assert extractor.channels_last  # on CPU: faster, and the same features (below)
     images = to_rgb_uint8(grid_tiles(4))
     features, logits = extractor(images)
     assert features.shape == (4, 2048) and logits is None
