@@ -1,8 +1,12 @@
-"""Class conditioning for any G and D: a class embedding concatenated to z, and the projection
-discriminator (Miyato & Koyama 2018).
+"""Class conditioning for any G and D: conditional BatchNorm or a class embedding concatenated
+to z in G, and the projection discriminator (Miyato & Koyama 2018).
 
-G(z, c) = net([z, embed(c)]): the network is built for latents of z_dim + embed_dim, so every
-built-in G (and R3GAN's, whose conditioning is exactly this) takes classes the same way.
+G with BatchNorm (dcgan, resnet): every BatchNorm takes a per-class gain and bias (SNGAN's and
+BigGAN's conditioning), so the class modulates features that z alone produces. A concatenated
+embedding there lets the batch's class differences swamp z in the first BatchNorm: measured on
+MNIST, G learned to ignore z and drew one image per class.
+G without it (mlp, r3gan, g_norm=none): G(z, c) = net([z, embed(c)]), the network built for
+latents of z_dim + embed_dim (R3GAN's conditioning exactly).
 D(x, c) = head(h) + <embed(c), pool(h)> with h = features(x): the unconditional logit plus how
 well the features match the class; pool sums a feature map over its positions.
 """
@@ -49,6 +53,40 @@ class ClassEmbeddingGenerator(nn.Module):
 
     def forward(self, z: Tensor, c: Tensor) -> Tensor:
         return self.net(torch.cat([z, self.embed(c).to(z.dtype)], dim=1))
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm without its own affine, then a gain and a bias looked up per class; at init
+    gain N(1, 0.02) and bias 0, DCGAN's BatchNorm init, per class."""
+
+    takes_classes = True
+
+    def __init__(self, features: int, num_classes: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(features, affine=False)
+        self.gain_embed = nn.Embedding(num_classes, features)
+        self.bias_embed = nn.Embedding(num_classes, features)
+        nn.init.normal_(self.gain_embed.weight, 1.0, 0.02)
+        nn.init.zeros_(self.bias_embed.weight)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        h = self.norm(x)
+        return h * self.gain_embed(c).to(h.dtype)[:, :, None, None] + self.bias_embed(c).to(h.dtype)[:, :, None, None]
+
+
+class ClassSequential(nn.Sequential):
+    """nn.Sequential whose forward(x, c) hands the classes to the layers that take them
+    (`takes_classes`), so a conditional build keeps the unconditional layer names."""
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:  # type: ignore[override]
+        for layer in self:
+            x = layer(x, c) if getattr(layer, "takes_classes", False) else layer(x)
+        return x
+
+
+def batch_norm(features: int, num_classes: int) -> nn.Module:
+    """A G BatchNorm: conditional for a conditional build."""
+    return ConditionalBatchNorm2d(features, num_classes) if num_classes else nn.BatchNorm2d(features)
 
 
 class ProjectionDiscriminator(nn.Module):
