@@ -81,3 +81,25 @@ def test_a_user_builder_with_num_classes_gets_the_count(tmp_path, monkeypatch):
     import class_nets
 
     assert class_nets.seen == [7] and models.num_classes == 7
+
+
+@pytest.mark.parametrize(("name", "resolution"), [("dcgan", 16), ("resnet", 8)])
+def test_a_batchnorm_generator_is_conditioned_by_its_batchnorms_not_its_input(name: str, resolution: int):
+    # A class embedding concatenated to z before a BatchNorm swamped z (one image per class on
+    # MNIST); the BatchNorm Gs read z alone and take the class in every BatchNorm.
+    from distgan.models.conditioning import ConditionalBatchNorm2d
+
+    models = build_models(_config(name, resolution), channels=1, resolution=resolution, num_classes=4)
+    G = models.generator
+    first = next(m for m in G.modules() if isinstance(m, (torch.nn.Linear, torch.nn.ConvTranspose2d)))
+    assert (first.in_features if isinstance(first, torch.nn.Linear) else first.in_channels) == models.z_dim
+    norms = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    conditional = [m for m in G.modules() if isinstance(m, ConditionalBatchNorm2d)]
+    assert norms and len(conditional) == len(norms) and all(not m.affine for m in norms)
+    # g_norm=none has no BatchNorm to carry the class: the embedding joins z there.
+    plain = build_models(
+        _config(name, resolution, "model.g_norm=none"), channels=1, resolution=resolution, num_classes=4
+    )
+    assert hasattr(plain.generator, "embed") and not any(
+        isinstance(m, ConditionalBatchNorm2d) for m in plain.generator.modules()
+    )
