@@ -21,6 +21,7 @@ class AdaptiveP:
         self.local = torch.zeros(2, dtype=torch.int64, device=device)  # this process's (sum of signs, count)
         # Global sums already reduced (at a checkpoint) and not yet used: the same on every process.
         self.carried = [0, 0]
+        self.last_r_t: float | None = None  # what p was last adjusted on: ADA's overfitting heuristic
 
     def observe(self, real_logits: Tensor) -> None:
         logits = real_logits.detach().flatten()
@@ -40,7 +41,7 @@ class AdaptiveP:
         self.carried = [0, 0]
         if count == 0:  # every real logit of the interval was non-finite: nothing measured
             return p
-        r_t = signs / count
+        r_t = self.last_r_t = signs / count
         direction = (r_t > self.cfg.target) - (r_t < self.cfg.target)
         p += direction * self.images_per_step * self.cfg.interval / (self.cfg.speed_kimg * 1000)
         return min(max(p, 0.0), 1.0)

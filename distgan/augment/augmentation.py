@@ -53,11 +53,16 @@ class Augmentation:
         state.aug_p = self.p
         if self.adaptive is not None:
             state.aug_signs = self.adaptive.fold(accelerator)
+            state.aug_rt = self.adaptive.last_r_t
 
     def load_state(self, state: TrainState) -> None:
         self.p = state.aug_p
         if self.adaptive is not None:
             self.adaptive.load(state.aug_signs)
+            self.adaptive.last_r_t = state.aug_rt
 
     def logged(self) -> dict[str, float]:
-        return {"aug_p": self.p} if self.uses_p else {}
+        logged = {"aug_p": self.p} if self.uses_p else {}
+        if self.adaptive is not None and self.adaptive.last_r_t is not None:
+            logged["aug_rt"] = self.adaptive.last_r_t  # p rises while this is above aug.target
+        return logged

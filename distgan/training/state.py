@@ -19,6 +19,8 @@ class TrainState:
     # sign(D(real)), count) since its last adjustment, so a resume adjusts p exactly as before.
     aug_p: float = 0.0
     aug_signs: list[int] = field(default_factory=lambda: [0, 0])
+    # The controller's last r_t = E[sign(D(real))] (logged as aug_rt; None before its first adjustment).
+    aug_rt: float | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)

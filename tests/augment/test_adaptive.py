@@ -55,3 +55,6 @@ def test_p_rises_while_d_overfits_and_stays_in_0_1(tmp_path: Path):
     assert sum(row["d_real"] > 0 for row in rows[-10:]) >= 8, "D did not overfit: the test lost its premise"
     state = json.loads((out / "checkpoints" / "step_30" / "train_state.json").read_text())
     assert state["aug_p"] == p[-1]
+    # The statistic p followed is logged with it, and kept for a resume's first rows.
+    assert max(row["aug_rt"] for row in rows if "aug_rt" in row) > 0.6  # what made p rise
+    assert state["aug_rt"] == rows[-1]["aug_rt"]
