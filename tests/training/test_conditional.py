@@ -100,9 +100,10 @@ def test_sample_and_interpolate_clis_take_a_class(folder_run: Path, tmp_path: Pa
 
 def test_score_needs_the_class_of_a_conditional_discriminator(folder_run: Path, tmp_path: Path):
     images = folder_run.parent / "images" / "dog"
-    scored = run_module("score", str(folder_run), str(images), "--class", "1", "--csv", str(tmp_path / "s.csv"))
+    sheet = ("--sheet", str(tmp_path / "s.png"))  # not the default, scores.png in the working directory
+    scored = run_module("score", str(folder_run), str(images), "--class", "1", "--csv", str(tmp_path / "s.csv"), *sheet)
     assert scored.returncode == 0, outcome(scored)
-    missing = run_module("score", str(folder_run), str(images), "--csv", str(tmp_path / "m.csv"))
+    missing = run_module("score", str(folder_run), str(images), "--csv", str(tmp_path / "m.csv"), *sheet)
     assert missing.returncode == 2 and "--class" in missing.stderr and missing.stderr.strip().count("\n") == 0
 
 
