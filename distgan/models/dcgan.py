@@ -80,18 +80,17 @@ def dcgan_discriminator(channels: int, resolution: int, width: int, norm: str) -
 
 
 def build_dcgan(cfg: ModelConfig, channels: int, resolution: int, num_classes: int = 0) -> GANModels:
-    discriminator = dcgan_discriminator(channels, resolution, cfg.d_width, cfg.d_norm)
-    if not num_classes:
-        return GANModels(
-            dcgan_generator(cfg.z_dim, channels, resolution, cfg.g_width, cfg.g_norm), discriminator, cfg.z_dim
-        )
-    if cfg.g_norm == "batch":
+    # G is drawn before D, so a seed's G does not depend on D's config (and matches earlier builds).
+    if not num_classes or cfg.g_norm == "batch":
         generator = dcgan_generator(cfg.z_dim, channels, resolution, cfg.g_width, cfg.g_norm, num_classes)
     else:
         z_in = cfg.z_dim + cfg.class_embed_dim
         generator = ClassEmbeddingGenerator(
             dcgan_generator(z_in, channels, resolution, cfg.g_width, cfg.g_norm), num_classes, cfg.class_embed_dim
         )
+    discriminator = dcgan_discriminator(channels, resolution, cfg.d_width, cfg.d_norm)
+    if not num_classes:
+        return GANModels(generator, discriminator, cfg.z_dim)
     # The last two layers (4x4 conv to one logit, flatten) are the head; the rest gives the features.
     return GANModels(
         generator,

@@ -23,6 +23,8 @@ def build_mlp(cfg: ModelConfig, channels: int, resolution: int, num_classes: int
         nn.Tanh(),
         nn.Unflatten(1, (channels, resolution, resolution)),
     )
+    if num_classes:  # drawn before D, so a seed's G does not depend on D
+        generator = ClassEmbeddingGenerator(generator, num_classes, cfg.class_embed_dim)
     features = [
         nn.Flatten(1),  # reshape, so channels_last inputs are fine
         nn.Linear(pixels, 1024),
@@ -34,7 +36,7 @@ def build_mlp(cfg: ModelConfig, channels: int, resolution: int, num_classes: int
     if not num_classes:
         return GANModels(generator, nn.Sequential(*features, *head), cfg.z_dim)
     return GANModels(
-        ClassEmbeddingGenerator(generator, num_classes, cfg.class_embed_dim),
+        generator,
         ProjectionDiscriminator(nn.Sequential(*features), nn.Sequential(*head), num_classes, 1024, spectral=False),
         cfg.z_dim,
         num_classes,

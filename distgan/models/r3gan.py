@@ -173,16 +173,15 @@ class _Head(nn.Module):
 
 
 def build_r3gan(cfg: ModelConfig, channels: int, resolution: int, num_classes: int = 0) -> GANModels:
+    # G (with its class embedding) is drawn before D, so a seed's G does not depend on D's config.
     if not num_classes:
-        return GANModels(
-            Generator(cfg.z_dim, channels, resolution, cfg.g_width),
-            Discriminator(channels, resolution, cfg.d_width),
-            cfg.z_dim,
-        )
+        generator = Generator(cfg.z_dim, channels, resolution, cfg.g_width)
+        return GANModels(generator, Discriminator(channels, resolution, cfg.d_width), cfg.z_dim)
     generator = Generator(cfg.z_dim + cfg.class_embed_dim, channels, resolution, cfg.g_width)
+    conditional_generator = ClassEmbeddingGenerator(generator, num_classes, cfg.class_embed_dim)
     discriminator = Discriminator(channels, resolution, cfg.d_width)
     return GANModels(
-        ClassEmbeddingGenerator(generator, num_classes, cfg.class_embed_dim),
+        conditional_generator,
         ProjectionDiscriminator(_Features(discriminator), _Head(discriminator.logit), num_classes, cfg.d_width, False),
         cfg.z_dim,
         num_classes,
