@@ -238,7 +238,31 @@ def _build(cfg: Config, channels: int, resolution: int, num_classes: int = 0) ->
 
 
 def _load_state(net: nn.Module, state: dict[str, Tensor], path: Path, cfg: Config) -> None:
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as err:
-        raise ModelError(f"{path} does not match model {cfg.model.name}: {str(err).splitlines()[0]}") from None
+    expected = net.state_dict()
+    problems = [
+        _listed("missing", sorted(expected.keys() - state.keys())),
+        _listed("unexpected", sorted(state.keys() - expected.keys())),
+        _listed(
+            "of another shape",
+            [
+                f"{key} {tuple(state[key].shape)} vs {tuple(value.shape)}"
+                for key, value in expected.items()
+                if key in state and state[key].shape != value.shape
+            ],
+        ),
+    ]
+    problems = [problem for problem in problems if problem]
+    if problems:
+        raise ModelError(
+            f"{path} does not match model {cfg.model.name} as its config builds it ({'; '.join(problems)}): "
+            "these weights come from another network config (model.*, data.conditional) or another distgan "
+            "version; load them with the config.yaml they were trained with"
+        )
+    net.load_state_dict(state)
+
+
+def _listed(what: str, keys: list[str], shown: int = 3) -> str:
+    if not keys:
+        return ""
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return f"{len(keys)} tensor(s) {what}: {', '.join(keys[:shown])}{more}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import distgan
@@ -149,6 +151,22 @@ def test_user_errors_are_one_line(run: Path, tmp_path: Path):
         (junk, "junk.safetensors is not a readable safetensors file"),
         (run / "final" / "discriminator.safetensors", "holds a discriminator: give generator_ema.safetensors"),
     ]
+    # Weights of another network build (a renamed layer): the file and the tensors are named.
+    renamed = tmp_path / "renamed"
+    shutil.copytree(run / "final", renamed)
+    state = load_file(str(renamed / "generator_ema.safetensors"))
+    with safe_open(str(renamed / "generator_ema.safetensors"), framework="pt") as handle:
+        metadata = handle.metadata()
+    first = sorted(state)[0]
+    state[f"old.{first}"] = state.pop(first)
+    save_file(state, str(renamed / "generator_ema.safetensors"), metadata=metadata)
+    cases.append(
+        (
+            renamed / "generator_ema.safetensors",
+            rf"generator_ema.safetensors does not match model dcgan .*1 tensor\(s\) missing: {re.escape(first)}; "
+            rf"1 tensor\(s\) unexpected: old\.{re.escape(first)}\).*trained with",
+        )
+    )
     for path, message in cases:
         with pytest.raises(DistganError, match=message) as err:
             distgan.load_generator(path)

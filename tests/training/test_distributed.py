@@ -46,8 +46,10 @@ def test_two_processes_equal_one(tmp_path: Path, mnist_dir: Path, case: str):
 
 
 @pytest.mark.slow
-def test_sync_bn_makes_batchnorm_nets_world_size_independent(tmp_path: Path, mnist_dir: Path):
-    bn = ["model.g_norm=batch", "model.d_norm=batch", "train.steps=6"]
+@pytest.mark.parametrize("conditional", [False, True], ids=["unconditional", "conditional"])
+def test_sync_bn_makes_batchnorm_nets_world_size_independent(tmp_path: Path, mnist_dir: Path, conditional: bool):
+    # Conditional: G's BatchNorms are conditional (per-class gain and bias after the synced statistics).
+    bn = ["model.g_norm=batch", "model.d_norm=batch", "train.steps=6", f"data.conditional={str(conditional).lower()}"]
     weights = {}
     stdout = {}
     # auto (the default) syncs on two processes; one process has the whole batch anyway.
@@ -58,6 +60,8 @@ def test_sync_bn_makes_batchnorm_nets_world_size_independent(tmp_path: Path, mni
         result = launch(out, mnist_dir, processes, *bn, f"model.sync_bn={sync}", check)
         assert result.returncode == 0, outcome(result)
         weights[name], stdout[name] = final_weights(out), result.stdout
+    if conditional:
+        assert any("gain_embed" in key for key in weights["one"]), "G has no conditional BatchNorm"
     assert "model.sync_bn=false: BatchNorm normalises each process's slice" in stdout["two_plain"]
     assert "model.sync_bn" not in stdout["two_sync"]
     assert max_abs_diff(weights["one"], weights["two_sync"]) < 1e-5
