@@ -21,7 +21,7 @@ from distgan.errors import DistganError, ModelError
 from distgan.models import build_models
 from distgan.models.conditioning import class_metadata, classes_from_metadata, uniform_classes
 from distgan.models.gan_models import GANModels
-from distgan.training.checkpoint import EMA_FILE, checkpoint_step
+from distgan.training.checkpoint import EMA_FILE, checkpoint_step, shape_differences
 
 FINAL_DIR = "final"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
@@ -238,16 +238,16 @@ def _build(cfg: Config, channels: int, resolution: int, num_classes: int = 0) ->
 
 
 def _load_state(net: nn.Module, state: dict[str, Tensor], path: Path, cfg: Config) -> None:
-    expected = net.state_dict()
+    differences = shape_differences({key: list(value.shape) for key, value in state.items()}, net)
     problems = [
-        _listed("missing", sorted(expected.keys() - state.keys())),
-        _listed("unexpected", sorted(state.keys() - expected.keys())),
+        _listed("missing", sorted(key for key, (was, _) in differences.items() if was is None)),
+        _listed("unexpected", sorted(key for key, (_, now) in differences.items() if now is None)),
         _listed(
             "of another shape",
             [
-                f"{key} {tuple(state[key].shape)} vs {tuple(value.shape)}"
-                for key, value in expected.items()
-                if key in state and state[key].shape != value.shape
+                f"{key} {tuple(was)} vs {tuple(now)}"
+                for key, (was, now) in differences.items()
+                if was is not None and now is not None
             ],
         ),
     ]

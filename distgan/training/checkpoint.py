@@ -97,11 +97,9 @@ def architecture_mismatch(path: Path, networks: dict[str, tuple[str, nn.Module]]
             continue  # a DeepSpeed checkpoint keeps D elsewhere; the damage check covers missing files
         with safe_open(str(path / file), "pt") as saved:
             stored = {key: list(saved.get_slice(key).get_shape()) for key in saved.keys()}
-        current = {key: list(value.shape) for key, value in module.state_dict().items()}
         differing = [
-            f"{name} '{key}' is {_shape(stored.get(key))} in the checkpoint, {_shape(current.get(key))} now"
-            for key in [*current, *(k for k in stored if k not in current)]
-            if stored.get(key) != current.get(key)
+            f"{name} '{key}' is {_shape(was)} in the checkpoint, {_shape(now)} now"
+            for key, (was, now) in shape_differences(stored, module).items()
         ]
         if differing:
             more = f" (and {len(differing) - 1} more)" if len(differing) > 1 else ""
@@ -110,6 +108,19 @@ def architecture_mismatch(path: Path, networks: dict[str, tuple[str, nn.Module]]
                 f"resume with the config it was trained with or start a new output_dir"
             )
     return None
+
+
+def shape_differences(
+    stored: dict[str, list[int]], module: nn.Module
+) -> dict[str, tuple[list[int] | None, list[int] | None]]:
+    """key -> (stored shape, the module's shape) for every tensor the two do not share at one
+    shape; None where one side lacks it. The module's keys come first, in its order."""
+    current = {key: list(value.shape) for key, value in module.state_dict().items()}
+    return {
+        key: (stored.get(key), current.get(key))
+        for key in [*current, *(k for k in stored if k not in current)]
+        if stored.get(key) != current.get(key)
+    }
 
 
 def _shape(shape: list[int] | None) -> str:
